@@ -1,0 +1,44 @@
+import * as os from "os";
+
+export interface Config {
+  port: number;
+  databaseUrl: string;
+  redisUrl: string;
+  cacheTtlSeconds: number;
+  dbPoolSize: number;
+  logLevel: string;
+  instanceId: string;
+}
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) {
+    throw new Error(`missing required environment variable ${name}`);
+  }
+  return value;
+}
+
+function integer(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") {
+    return fallback;
+  }
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+export function loadConfig(): Config {
+  const port = integer("PORT", 8080);
+  return {
+    port,
+    databaseUrl: required("DATABASE_URL"),
+    redisUrl: required("REDIS_URL"),
+    cacheTtlSeconds: integer("CACHE_TTL_SECONDS", 600),
+    dbPoolSize: integer("DB_POOL_SIZE", 10),
+    logLevel: process.env.LOG_LEVEL || "info",
+    instanceId: process.env.INSTANCE_ID || `${os.hostname()}:${port}`,
+  };
+}

@@ -1,0 +1,12 @@
+//! Timelines of a trial's events: when each flow checked and acted, and the
+//! race window between a check that passed and an act that then failed.
+
+mod build;
+mod events_file;
+mod svg;
+mod text;
+
+pub use build::{to_json, Marker, RaceWindow, Timeline, TimelineEvent, TIMELINE_FORMAT};
+pub use events_file::{load_trial_events, TimelineError, TrialEvents};
+pub use svg::render_svg;
+pub use text::{format_ms, render_text};

@@ -1,0 +1,365 @@
+//! Integration tests of the grader against a small hand-written results
+//! folder (`tests/fixtures/run`): two datapoints, a reference, an unpatched
+//! service, a decoy and two samples of an agent, three trials each, with one
+//! infrastructure error, a patch that does not apply and seed-shaped events.
+
+use std::path::{Path, PathBuf};
+
+use racebench_grader::report::{self, ReportOptions};
+use racebench_grader::summary::{Summary, TestOutcome};
+use racebench_grader::timeline::{self, Timeline};
+use racebench_grader::{calibration, grade, junit, load_run, text, validation, LoadedRun};
+use racebench_model::WeightsSet;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn run() -> LoadedRun {
+    load_run(&fixtures().join("run")).expect("the fixture run loads")
+}
+
+fn weights() -> WeightsSet {
+    WeightsSet::load_dir(&fixtures().join("weights"))
+        .expect("the fixture weights load")
+        .0
+}
+
+fn summary() -> Summary {
+    grade(&run(), &weights()).expect("the fixture run grades")
+}
+
+/// The grader's version changes on release; snapshots should not.
+fn redact_version(text: &str) -> String {
+    text.replace(env!("CARGO_PKG_VERSION"), "[version]")
+}
+
+mod scoring {
+    use super::*;
+
+    #[test]
+    fn the_reference_solves_both_datapoints() {
+        let s = summary();
+        for dp in &s.datapoints {
+            let r = dp.candidate("reference").unwrap().score.unwrap();
+            assert!(r.solved, "{}", dp.id);
+            assert_eq!((r.strict, r.lenient), (1.0, 1.0));
+        }
+    }
+
+    #[test]
+    fn the_unpatched_service_keeps_only_the_tests_the_race_does_not_touch() {
+        let s = summary();
+        let c = s
+            .datapoint("inventory-toctou")
+            .unwrap()
+            .candidate("unpatched")
+            .unwrap();
+        let score = c.score.unwrap();
+        assert_eq!(score.strict, 0.4, "correctness 0.3 + throughput 0.1");
+        assert_eq!(
+            score.lenient, 0.5,
+            "plus a third of test_check_and_reserve_atomic"
+        );
+        let atomic = c.test("test_check_and_reserve_atomic").unwrap();
+        assert_eq!((atomic.passes, atomic.trials), (1, 3));
+    }
+
+    #[test]
+    fn an_infrastructure_error_is_not_counted_against_the_sample() {
+        let s = summary();
+        let c = s
+            .datapoint("inventory-toctou")
+            .unwrap()
+            .candidate("acme-coder-1-s1")
+            .unwrap();
+        assert_eq!((c.trials.counted, c.trials.infra_error), (2, 1));
+        assert!(c.score.unwrap().solved);
+    }
+
+    #[test]
+    fn a_patch_that_does_not_apply_fails_every_test() {
+        let s = summary();
+        let c = s
+            .datapoint("ledger-lost-update")
+            .unwrap()
+            .candidate("acme-coder-1-s1")
+            .unwrap();
+        assert_eq!(c.trials.verdicts.patch_failed, 3);
+        assert_eq!(c.score.unwrap().lenient, 0.0);
+        assert!(c.tests.iter().all(|t| t
+            .outcomes
+            .iter()
+            .all(|o| o.outcome == TestOutcome::PatchFailed)));
+    }
+
+    #[test]
+    fn a_test_missing_from_a_report_counts_as_not_passed() {
+        let s = summary();
+        let c = s
+            .datapoint("ledger-lost-update")
+            .unwrap()
+            .candidate("unpatched")
+            .unwrap();
+        let t = c.test("test_transfer_is_atomic").unwrap();
+        assert_eq!(t.outcomes[2].outcome, TestOutcome::Missing);
+        assert_eq!(t.passes, 1);
+    }
+
+    #[test]
+    fn tests_outside_the_weights_are_listed_as_unweighted() {
+        let s = summary();
+        let c = s
+            .datapoint("ledger-lost-update")
+            .unwrap()
+            .candidate("reference")
+            .unwrap();
+        assert_eq!(c.unweighted.len(), 1);
+        assert_eq!(c.unweighted[0].name, "test_smoke_startup");
+    }
+
+    #[test]
+    fn one_of_two_samples_solving_gives_pass_at_1_of_one_half() {
+        let s = summary();
+        let agent = &s.agents[0];
+        assert_eq!(agent.agent, "acme/coder-1");
+        for d in &agent.datapoints {
+            assert_eq!((d.samples, d.solved), (2, 1), "{}", d.datapoint);
+            assert_eq!(d.pass_at_k[0].pass_at_k, 0.5);
+            assert_eq!(d.pass_at_k[1].pass_at_k, 1.0);
+            assert_eq!(d.pass_at_k[1].pass_hat_k, 0.0);
+        }
+    }
+
+    #[test]
+    fn regrading_under_weights_summing_to_point_nine_names_the_file() {
+        let err = WeightsSet::load_dir(&fixtures().join("weights-bad")).unwrap_err();
+        let text = format!("{err}: {}", err.kind);
+        assert!(text.contains("weights-bad/inventory-toctou.toml"), "{text}");
+        assert!(text.contains("sum to 0.9"), "{text}");
+    }
+
+    #[test]
+    fn the_summary_round_trips_through_json() {
+        let s = summary();
+        let back: Summary = serde_json::from_str(&s.to_json()).unwrap();
+        assert_eq!(back, s);
+    }
+}
+
+mod snapshots {
+    use super::*;
+
+    #[test]
+    fn summary_json() {
+        insta::assert_json_snapshot!("summary", summary(), {
+            ".created_at" => "[timestamp]",
+            ".finished_at" => "[timestamp]",
+            ".grader_version" => "[version]",
+        });
+    }
+
+    #[test]
+    fn junit_xml() {
+        insta::assert_snapshot!("junit", junit::render(&summary()));
+    }
+
+    #[test]
+    fn junit_escapes_hostile_messages() {
+        let mut s = summary();
+        let c = &mut s.datapoints[0].candidates[1];
+        c.tests[0].outcomes[0].message = Some("</failure><script>&\u{1b}[31m\"x\"".into());
+        let xml = junit::render(&s);
+        assert!(
+            xml.contains("&lt;/failure&gt;&lt;script&gt;&amp;\u{FFFD}[31m&quot;x&quot;"),
+            "{xml}"
+        );
+        assert!(!xml.contains("<script>"));
+    }
+
+    #[test]
+    fn text_table() {
+        insta::assert_snapshot!("text", text::render(&summary()));
+    }
+
+    fn unpatched_timeline() -> Timeline {
+        timeline::load_trial_events(&run(), "inventory-toctou", "unpatched", 1)
+            .unwrap()
+            .expect("the trial recorded events")
+            .timeline()
+    }
+
+    #[test]
+    fn timeline_text() {
+        insta::assert_snapshot!(
+            "timeline_text",
+            timeline::render_text(&unpatched_timeline())
+        );
+    }
+
+    #[test]
+    fn timeline_json() {
+        insta::assert_snapshot!("timeline_json", timeline::to_json(&unpatched_timeline()));
+    }
+
+    #[test]
+    fn timeline_svg() {
+        insta::assert_snapshot!("timeline_svg", timeline::render_svg(&unpatched_timeline()));
+    }
+
+    #[test]
+    fn validation_report() {
+        let report = validation::validate(&summary());
+        let mut out = validation::render_text(&report);
+        for d in &report.datapoints {
+            out.push_str(&format!("\n{}\n{}", d.datapoint, d.rates.to_markdown()));
+        }
+        insta::assert_snapshot!("validation", out);
+    }
+
+    #[test]
+    fn calibration_markdown() {
+        let out: Vec<String> = calibration::calibrate(&summary())
+            .iter()
+            .map(|c| format!("{}\n{}", c.datapoint, c.to_markdown()))
+            .collect();
+        insta::assert_snapshot!("calibration", out.join("\n"));
+    }
+}
+
+mod html {
+    use super::*;
+
+    fn write_report() -> (tempfile::TempDir, report::ReportFiles) {
+        let tmp = tempfile::tempdir().unwrap();
+        let files = report::write(
+            &run(),
+            &summary(),
+            &ReportOptions::new(tmp.path().join("report")),
+        )
+        .expect("the report is written");
+        (tmp, files)
+    }
+
+    fn read(tmp: &tempfile::TempDir, rel: &str) -> String {
+        std::fs::read_to_string(tmp.path().join("report").join(rel)).unwrap()
+    }
+
+    #[test]
+    fn writes_every_page_without_warnings() {
+        let (tmp, files) = write_report();
+        assert!(files.warnings.is_empty(), "{:?}", files.warnings);
+        let written: Vec<String> = files
+            .written
+            .iter()
+            .map(|p| {
+                p.strip_prefix(tmp.path().join("report"))
+                    .unwrap()
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        insta::assert_snapshot!("report_files", written.join("\n"));
+    }
+
+    #[test]
+    fn pages() {
+        let (tmp, _) = write_report();
+        for (name, rel) in [
+            ("index", "index.html"),
+            ("datapoint", "datapoints/inventory-toctou.html"),
+            ("timeline", "timelines/inventory-toctou/unpatched.html"),
+            ("trial", "trials/inventory-toctou/unpatched/001.html"),
+        ] {
+            insta::assert_snapshot!(format!("html_{name}"), redact_version(&read(&tmp, rel)));
+        }
+    }
+
+    #[test]
+    fn a_script_in_a_patch_or_a_log_is_rendered_inert() {
+        let (tmp, files) = write_report();
+        let page = read(&tmp, "datapoints/inventory-toctou.html");
+        assert!(
+            page.contains("&lt;&#x2F;pre&gt;&lt;script&gt;alert("),
+            "the patch is shown, escaped"
+        );
+        let trial = read(&tmp, "trials/inventory-toctou/unpatched/001.html");
+        assert!(trial.contains("&lt;img src=x onerror=alert(1)&gt;"));
+        for path in files
+            .written
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "html"))
+        {
+            let html = std::fs::read_to_string(path).unwrap();
+            assert!(!html.contains("<script"), "{}", path.display());
+            assert!(!html.contains("<img"), "{}", path.display());
+        }
+    }
+
+    #[test]
+    fn pages_load_nothing_from_the_network() {
+        let (_tmp, files) = write_report();
+        for path in &files.written {
+            let text = std::fs::read_to_string(path).unwrap();
+            let without_namespace = text.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+            for scheme in ["http://", "https://", "//cdn", "@import"] {
+                assert!(
+                    !without_namespace.contains(scheme),
+                    "{} has {scheme}",
+                    path.display()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_link_points_at_a_written_file() {
+        let (tmp, files) = write_report();
+        let root = tmp.path().join("report");
+        for path in files
+            .written
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "html"))
+        {
+            let html = std::fs::read_to_string(path).unwrap();
+            for link in html
+                .split("href=\"")
+                .skip(1)
+                .filter_map(|s| s.split('"').next())
+            {
+                let link = link.replace("&#x2F;", "/");
+                let target = link.split('#').next().unwrap();
+                if target.is_empty() || target.starts_with("data:") {
+                    continue;
+                }
+                let resolved = path.parent().unwrap().join(target);
+                assert!(
+                    resolved.is_file(),
+                    "{} links to missing {target}",
+                    path.strip_prefix(&root).unwrap().display()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_templates_folder_replaces_templates_file_by_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let templates = tmp.path().join("templates");
+        std::fs::create_dir_all(&templates).unwrap();
+        std::fs::write(
+            templates.join("index.html"),
+            "{% extends \"base.html\" %}{% block content %}<p>custom {{ page.rows | length }} rows</p>{% endblock content %}",
+        )
+        .unwrap();
+        let mut options = ReportOptions::new(tmp.path().join("out"));
+        options.templates_dir = Some(templates);
+        report::write(&run(), &summary(), &options).unwrap();
+        let index = std::fs::read_to_string(tmp.path().join("out/index.html")).unwrap();
+        assert!(index.contains("<p>custom 5 rows</p>"), "{index}");
+        assert!(
+            index.contains("class=\"top\""),
+            "the embedded base.html is still used"
+        );
+    }
+}

@@ -1,0 +1,206 @@
+//! The records a run writes: `run.json` (the manifest) and one JSON file per
+//! trial. Both carry `format`; see `docs/results-format.md`. A change to these
+//! types is a change to a published format.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::candidate::Candidate;
+
+/// Version of the results format (run.json and trial files).
+pub const RESULTS_FORMAT: u32 = 1;
+
+/// How far a trial got, and so who is to blame when it did not pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The tests ran; see the per-test outcomes.
+    Tested,
+    /// The patch applied with none of `git apply`, `git apply --3way`, `patch --fuzz`.
+    PatchFailed,
+    /// The datapoint's build step failed after the patch.
+    BuildFailed,
+    /// The test step ran past its wall-clock limit (counts against the candidate).
+    TimedOut,
+    /// Racebench or its services failed; never counted against the candidate.
+    InfraError,
+    /// The run was interrupted before the trial finished; rerun on resume.
+    Cancelled,
+}
+
+impl Verdict {
+    /// Whether the trial says something about the candidate (as opposed to racebench).
+    pub fn counts(self) -> bool {
+        !matches!(self, Verdict::InfraError | Verdict::Cancelled)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Tested => "tested",
+            Verdict::PatchFailed => "patch_failed",
+            Verdict::BuildFailed => "build_failed",
+            Verdict::TimedOut => "timed_out",
+            Verdict::InfraError => "infra_error",
+            Verdict::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The outcome of one test in one trial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Passed,
+    Failed,
+    /// The test crashed or its setup failed.
+    Error,
+    Skipped,
+    /// Weighted but absent from the report (the run died, or a test was renamed).
+    Missing,
+}
+
+impl Outcome {
+    pub fn is_pass(self) -> bool {
+        self == Outcome::Passed
+    }
+}
+
+/// One test's result in one trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestRecord {
+    /// The test's name as weights files refer to it (e.g. `test_lost_updates`).
+    pub name: String,
+    /// Suite, class or package, as the report gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classname: Option<String>,
+    /// The weight category, filled in from the weights file when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// Failure message or reason for skipping, trimmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// How a patch went on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApplyMethod {
+    /// Nothing to apply (unpatched candidate or empty patch).
+    None,
+    GitApply,
+    GitApply3way,
+    PatchFuzz,
+}
+
+/// What racebench learned about the patch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatchReport {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<ApplyMethod>,
+    /// Files the patch changes, as its headers name them.
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// Files among them under the datapoint's protected paths (flagged, not blocked).
+    #[serde(default)]
+    pub protected: Vec<String>,
+    pub added_lines: u64,
+    pub removed_lines: u64,
+}
+
+/// Wall-clock time spent in each phase of a trial, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// Database, topics and network for the trial.
+    pub provision_ms: u64,
+    /// Container create and start.
+    pub container_ms: u64,
+    pub patch_ms: u64,
+    pub build_ms: u64,
+    pub test_ms: u64,
+    /// Copying reports and logs out, removing the container and trial resources.
+    pub collect_ms: u64,
+    pub total_ms: u64,
+}
+
+impl Timings {
+    /// Time spent by racebench itself, excluding the datapoint's build and tests.
+    pub fn overhead_ms(&self) -> u64 {
+        self.total_ms.saturating_sub(self.build_ms + self.test_ms)
+    }
+}
+
+/// One trial of one candidate on one datapoint: `trials/<dp>/<candidate>/<n>.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialRecord {
+    pub format: u32,
+    pub run_id: String,
+    pub datapoint: String,
+    pub candidate: String,
+    /// 1-based.
+    pub trial: u32,
+    pub verdict: Verdict,
+    pub patch: PatchReport,
+    /// Exit code of the test step, when it ran to the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    pub tests: Vec<TestRecord>,
+    /// Disagreements found when cross-checking the report with the exit code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inconsistencies: Vec<String>,
+    pub timings: Timings,
+    /// Log name to path relative to the run folder (apply, build, test, report).
+    #[serde(default)]
+    pub logs: BTreeMap<String, String>,
+    /// The trial's timeline events file, relative to the run folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<String>,
+    /// What went wrong, for verdicts other than `tested`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+impl TrialRecord {
+    /// Whether every weighted test the trial reports passed.
+    pub fn all_passed(&self) -> bool {
+        self.verdict == Verdict::Tested && !self.tests.is_empty() && self.tests.iter().all(|t| t.outcome.is_pass())
+    }
+
+    pub fn test(&self, name: &str) -> Option<&TestRecord> {
+        self.tests.iter().find(|t| t.name == name)
+    }
+}
+
+/// The state of a run as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Completed,
+    /// Interrupted (Ctrl-C); `racebench run --resume` finishes it.
+    Cancelled,
+    Failed,
+}
+
+/// `run.json`: what was asked for, so a run can be graded, reported and resumed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunManifest {
+    pub format: u32,
+    pub run_id: String,
+    pub racebench_version: String,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    pub status: RunStatus,
+    /// Trials per candidate.
+    pub trials: u32,
+    pub candidates: Vec<Candidate>,
+    /// Datapoint id to the content hash of its folder when the run started.
+    #[serde(default)]
+    pub datapoints: BTreeMap<String, String>,
+}

@@ -1,0 +1,251 @@
+//! A run: many trials of many candidates on many datapoints, `jobs` at a
+//! time, written to a results folder as they finish. One scheduler loop
+//! selects over finished trials, interrupts and the grace timer; trials are
+//! independent tasks that only report back.
+//!
+//! First interrupt: start nothing new, let running trials finish within the
+//! grace period, then kill them. Second interrupt: kill now. Either way every
+//! trial removes what it created and the run is marked `cancelled`, so
+//! `racebench run --resume` can finish it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use racebench_model::{
+    Candidate, Datapoint, RunLayout, RunManifest, RunStatus, TrialRecord, Verdict, Weights,
+    RESULTS_FORMAT,
+};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::Engine;
+use crate::results::{self, ResultsError};
+use crate::trial::{run_trial, Provision, TrialKey, TrialPlan};
+
+/// A candidate with its patch text.
+#[derive(Debug, Clone)]
+pub struct CandidatePatch {
+    pub candidate: Candidate,
+    pub patch: Option<Arc<String>>,
+}
+
+/// One datapoint, ready to run: its image, weights, hidden tests and candidates.
+#[derive(Clone)]
+pub struct Job {
+    pub datapoint: Arc<Datapoint>,
+    pub weights: Option<Arc<Weights>>,
+    pub image: String,
+    pub hidden_tests: Arc<Vec<u8>>,
+    pub candidates: Vec<CandidatePatch>,
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub layout: RunLayout,
+    pub run_id: String,
+    pub trials: u32,
+    pub jobs: usize,
+    pub keep: bool,
+    /// How long running trials may go on after the first interrupt.
+    pub grace: Duration,
+}
+
+/// Progress, for the user interface to show.
+#[derive(Debug, Clone)]
+pub enum RunEvent {
+    TrialStarted { key: TrialKey },
+    TrialFinished { record: Box<TrialRecord>, done: usize, total: usize },
+    /// First interrupt (`hard = false`) or the kill (`hard = true`).
+    Interrupted { hard: bool, running: usize },
+}
+
+/// What a run did.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub status: RunStatus,
+    /// Records of the trials this invocation ran (not those skipped on resume).
+    pub records: Vec<TrialRecord>,
+    /// Trials already done before (resume).
+    pub skipped: usize,
+}
+
+/// Why a run could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Results(#[from] ResultsError),
+}
+
+/// Runs every trial not already done, writing records and the manifest.
+pub async fn run(
+    engine: &Engine,
+    services: Option<Arc<dyn Provision>>,
+    config: &RunConfig,
+    jobs: &[Job],
+    mut manifest: RunManifest,
+    mut interrupts: mpsc::UnboundedReceiver<()>,
+    events: mpsc::UnboundedSender<RunEvent>,
+) -> Result<RunOutcome, RunError> {
+    manifest.status = RunStatus::Running;
+    manifest.finished_at = None;
+    results::write_manifest(&config.layout, &manifest)?;
+
+    let mut queue = VecDeque::new();
+    let mut skipped = 0;
+    // Trial-major order, so early results cover every candidate.
+    for trial in 1..=config.trials {
+        for job in jobs {
+            for cand in &job.candidates {
+                if results::trial_done(&config.layout, job.datapoint.id(), &cand.candidate.id, trial) {
+                    skipped += 1;
+                    continue;
+                }
+                queue.push_back(TrialPlan {
+                    run_id: config.run_id.clone(),
+                    datapoint: job.datapoint.clone(),
+                    weights: job.weights.clone(),
+                    image: job.image.clone(),
+                    candidate: cand.candidate.clone(),
+                    patch: cand.patch.clone(),
+                    hidden_tests: job.hidden_tests.clone(),
+                    trial,
+                    layout: config.layout.clone(),
+                    keep: config.keep,
+                });
+            }
+        }
+    }
+    let total = queue.len();
+    let kill = CancellationToken::new();
+    let mut set: JoinSet<TrialRecord> = JoinSet::new();
+    let mut running: HashMap<tokio::task::Id, TrialKey> = HashMap::new();
+    let mut records = Vec::new();
+    let mut stop_starting = false;
+    let mut interrupted = false;
+    let mut grace: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    let mut interrupts_open = true;
+    let mut write_error = None;
+
+    loop {
+        while !stop_starting && set.len() < config.jobs.max(1) {
+            let Some(plan) = queue.pop_front() else { break };
+            let key = plan.key();
+            let _ = events.send(RunEvent::TrialStarted { key: key.clone() });
+            let engine = engine.clone();
+            let services = services.clone();
+            let kill = kill.clone();
+            let handle = set.spawn(async move { run_trial(&engine, services.as_deref(), &plan, &kill).await });
+            running.insert(handle.id(), key);
+        }
+        if set.is_empty() {
+            break;
+        }
+        tokio::select! {
+            joined = set.join_next_with_id() => {
+                let Some(joined) = joined else { continue };
+                let record = match joined {
+                    Ok((id, record)) => {
+                        running.remove(&id);
+                        record
+                    }
+                    Err(e) => {
+                        let key = running.remove(&e.id()).expect("every task is tracked");
+                        crashed_record(&key, &e.to_string())
+                    }
+                };
+                if let Err(e) = results::write_trial(&config.layout, &record) {
+                    // Without a place to write, stop starting; finish what runs.
+                    stop_starting = true;
+                    write_error.get_or_insert(e);
+                }
+                records.push(record.clone());
+                let _ = events.send(RunEvent::TrialFinished { record: Box::new(record), done: records.len(), total });
+            }
+            signal = interrupts.recv(), if interrupts_open => {
+                match signal {
+                    None => interrupts_open = false,
+                    Some(()) if !interrupted => {
+                        interrupted = true;
+                        stop_starting = true;
+                        grace = Some(Box::pin(tokio::time::sleep(config.grace)));
+                        let _ = events.send(RunEvent::Interrupted { hard: false, running: set.len() });
+                    }
+                    Some(()) => {
+                        kill.cancel();
+                        grace = None;
+                        let _ = events.send(RunEvent::Interrupted { hard: true, running: set.len() });
+                    }
+                }
+            }
+            _ = async { grace.as_mut().expect("guarded").await }, if grace.is_some() => {
+                grace = None;
+                kill.cancel();
+                let _ = events.send(RunEvent::Interrupted { hard: true, running: set.len() });
+            }
+        }
+    }
+
+    let interrupted = interrupted || records.iter().any(|r| r.verdict == Verdict::Cancelled);
+    manifest.status = if write_error.is_some() {
+        RunStatus::Failed
+    } else if interrupted {
+        RunStatus::Cancelled
+    } else {
+        RunStatus::Completed
+    };
+    manifest.finished_at = Some(now());
+    results::write_manifest(&config.layout, &manifest)?;
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    Ok(RunOutcome {
+        status: manifest.status,
+        records,
+        skipped,
+    })
+}
+
+/// A record for a trial whose task died (a bug in racebench, never the candidate's fault).
+fn crashed_record(key: &TrialKey, why: &str) -> TrialRecord {
+    let now = now();
+    TrialRecord {
+        format: RESULTS_FORMAT,
+        run_id: key.run_id.clone(),
+        datapoint: key.datapoint.clone(),
+        candidate: key.candidate.clone(),
+        trial: key.trial,
+        verdict: Verdict::InfraError,
+        patch: racebench_model::PatchReport {
+            method: None,
+            files: Vec::new(),
+            protected: Vec::new(),
+            added_lines: 0,
+            removed_lines: 0,
+        },
+        exit_code: None,
+        tests: Vec::new(),
+        inconsistencies: Vec::new(),
+        timings: Default::default(),
+        logs: Default::default(),
+        events: None,
+        error: Some(format!("the trial task failed: {why}")),
+        started_at: now.clone(),
+        finished_at: now,
+    }
+}
+
+/// The current time as RFC 3339, as records store it.
+pub fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+/// A new run id: UTC time and a short random suffix, e.g. `20261123-154210-3fa9`.
+pub fn new_run_id() -> String {
+    let now = jiff::Timestamp::now();
+    let stamp = now.strftime("%Y%m%d-%H%M%S");
+    let nanos = now.subsec_nanosecond() as u32 ^ std::process::id().rotate_left(16);
+    format!("{stamp}-{:04x}", nanos & 0xffff)
+}

@@ -1,0 +1,82 @@
+//! Why a live service could not be built, started, probed, provisioned or
+//! cleaned up. Messages read after "failed to ...".
+
+use racebench_model::ServiceKind;
+
+use crate::engine::EngineError;
+use crate::image::ImageError;
+
+/// A failed services operation.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("failed to build the {kind} image")]
+    Image {
+        kind: ServiceKind,
+        #[source]
+        source: ImageError,
+    },
+    #[error("failed to build the broker binary nisshi {version}: {message}")]
+    BrokerBuild {
+        version: String,
+        message: String,
+        /// The last lines of the cargo output.
+        log_tail: String,
+    },
+    #[error("invalid {variable}: {message}")]
+    Config { variable: String, message: String },
+    #[error(
+        "{kind} did not become ready within {waited_secs} s at {address}: {last_error}\n\
+         last lines of its log:\n{log_tail}"
+    )]
+    NotReady {
+        kind: ServiceKind,
+        address: String,
+        waited_secs: u64,
+        last_error: String,
+        log_tail: String,
+    },
+    #[error("{kind} container {container} stopped: exit code {exit_code:?}\nlast lines of its log:\n{log_tail}")]
+    Exited {
+        kind: ServiceKind,
+        container: String,
+        exit_code: Option<i64>,
+        log_tail: String,
+    },
+    #[error("{kind} is needed but was not started; run `racebench services up` or let the run start it")]
+    NotStarted { kind: ServiceKind },
+    #[error("failed to {action} in postgres: {message}")]
+    Postgres { action: String, message: String },
+    #[error("failed to {action} in kafka: {message}")]
+    Kafka { action: String, message: String },
+    #[error("failed to {action} in redis: {message}")]
+    Redis { action: String, message: String },
+    #[error("every redis database index is in use by a running trial ({count}); raise `--databases` or run fewer trials at once")]
+    RedisExhausted { count: u32 },
+    #[error("the trial network {network} is not internal; create it with `create_contained_network`")]
+    NetworkNotContained { network: String },
+}
+
+impl ServiceError {
+    pub(crate) fn postgres(action: impl Into<String>, err: impl std::fmt::Display) -> ServiceError {
+        ServiceError::Postgres {
+            action: action.into(),
+            message: err.to_string(),
+        }
+    }
+
+    pub(crate) fn kafka(action: impl Into<String>, err: impl std::fmt::Display) -> ServiceError {
+        ServiceError::Kafka {
+            action: action.into(),
+            message: err.to_string(),
+        }
+    }
+
+    pub(crate) fn redis(action: impl Into<String>, err: impl std::fmt::Display) -> ServiceError {
+        ServiceError::Redis {
+            action: action.into(),
+            message: err.to_string(),
+        }
+    }
+}
