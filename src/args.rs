@@ -17,10 +17,20 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// Folder of datapoints (one sub-folder each).
-    #[arg(long, global = true, env = "RACEBENCH_DATAPOINTS", default_value = "datapoints")]
+    #[arg(
+        long,
+        global = true,
+        env = "RACEBENCH_DATAPOINTS",
+        default_value = "datapoints"
+    )]
     pub datapoints: PathBuf,
     /// Folder of weights files (`<datapoint>.toml`).
-    #[arg(long, global = true, env = "RACEBENCH_WEIGHTS", default_value = "weights")]
+    #[arg(
+        long,
+        global = true,
+        env = "RACEBENCH_WEIGHTS",
+        default_value = "weights"
+    )]
     pub weights: PathBuf,
     /// Log more (-v: debug, -vv: trace); logs go to stderr, apart from results.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -210,16 +220,6 @@ pub struct CleanArgs {
 pub struct NewArgs {
     /// The new datapoint's id (lowercase letters, digits, dashes).
     pub id: String,
-    /// The service's language, for the skeleton's Dockerfile.
-    #[arg(long, value_enum, default_value_t = NewLanguage::Python)]
-    pub language: NewLanguage,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum NewLanguage {
-    Python,
-    Go,
-    Typescript,
 }
 
 #[derive(Debug, Args)]

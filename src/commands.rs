@@ -42,7 +42,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
 
 /// Async is for the commands that talk to Docker and services; grading and
 /// reports stay synchronous.
-fn block_on<F: std::future::Future<Output = anyhow::Result<i32>>>(future: F) -> anyhow::Result<i32> {
+fn block_on<F: std::future::Future<Output = anyhow::Result<i32>>>(
+    future: F,
+) -> anyhow::Result<i32> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -85,14 +87,21 @@ impl Context {
         }
         ids.iter()
             .map(|id| {
-                all.iter().find(|d| &d.spec.id == id).cloned().ok_or_else(|| {
-                    let known: Vec<_> = all.iter().map(|d| d.spec.id.as_str()).collect();
-                    anyhow::anyhow!(
-                        "no datapoint `{id}` in {} (known: {})",
-                        self.datapoints_dir.display(),
-                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
-                    )
-                })
+                all.iter()
+                    .find(|d| &d.spec.id == id)
+                    .cloned()
+                    .ok_or_else(|| {
+                        let known: Vec<_> = all.iter().map(|d| d.spec.id.as_str()).collect();
+                        anyhow::anyhow!(
+                            "no datapoint `{id}` in {} (known: {})",
+                            self.datapoints_dir.display(),
+                            if known.is_empty() {
+                                "none".to_string()
+                            } else {
+                                known.join(", ")
+                            }
+                        )
+                    })
             })
             .collect()
     }

@@ -56,7 +56,10 @@ pub fn classify(error: &anyhow::Error) -> i32 {
         if cause.is::<EngineError>() {
             return INFRA;
         }
-        if cause.is::<DatapointError>() || cause.is::<WeightsError>() || cause.is::<PredictionsError>() {
+        if cause.is::<DatapointError>()
+            || cause.is::<WeightsError>()
+            || cause.is::<PredictionsError>()
+        {
             return BAD_INPUT;
         }
     }

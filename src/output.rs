@@ -1,8 +1,6 @@
 //! Messages for the person at the terminal, apart from logs: errors with
 //! their causes, warnings, and progress lines on stderr; results on stdout.
 
-use std::io::IsTerminal;
-
 /// Prints an error and the chain of its causes.
 pub fn error(error: &anyhow::Error) {
     let mut chain = error.chain();
@@ -25,9 +23,4 @@ pub fn warning(message: impl std::fmt::Display) {
 /// A progress line (stderr).
 pub fn status(message: impl std::fmt::Display) {
     eprintln!("{message}");
-}
-
-/// Whether stderr is a terminal a person watches (not CI): decides live updates.
-pub fn interactive() -> bool {
-    std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
 }

@@ -20,7 +20,7 @@ use crate::wilson::Interval;
 /// Why a run could not be graded.
 #[derive(Debug, thiserror::Error)]
 pub enum GradeError {
-    #[error("find weights for datapoint `{datapoint}`")]
+    #[error("failed to find weights for datapoint `{datapoint}`")]
     Weights {
         datapoint: String,
         #[source]

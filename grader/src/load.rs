@@ -31,37 +31,37 @@ pub struct CandidateTrials {
 /// Why a results folder could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("read run manifest {}", path.display())]
+    #[error("failed to read run manifest {}", path.display())]
     ReadManifest {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("parse run manifest {}", path.display())]
+    #[error("failed to parse run manifest {}", path.display())]
     ParseManifest {
         path: PathBuf,
         #[source]
         source: serde_json::Error,
     },
-    #[error("read {}: format {found} is not supported (this grader reads format {RESULTS_FORMAT})", path.display())]
+    #[error("failed to read {}: format {found} is not supported (this grader reads format {RESULTS_FORMAT})", path.display())]
     Format { path: PathBuf, found: u32 },
-    #[error("accept run manifest {}: {problem}", path.display())]
+    #[error("failed to accept run manifest {}: {problem}", path.display())]
     Manifest { path: PathBuf, problem: String },
-    #[error("find trial file {} (run.json asks for {trials} trials per candidate and the run is marked completed)", path.display())]
+    #[error("failed to find trial file {} (run.json asks for {trials} trials per candidate and the run is marked completed)", path.display())]
     MissingTrial { path: PathBuf, trials: u32 },
-    #[error("read trial file {}", path.display())]
+    #[error("failed to read trial file {}", path.display())]
     ReadTrial {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("parse trial file {}", path.display())]
+    #[error("failed to parse trial file {}", path.display())]
     ParseTrial {
         path: PathBuf,
         #[source]
         source: serde_json::Error,
     },
-    #[error("accept trial file {}: {problem}", path.display())]
+    #[error("failed to accept trial file {}: {problem}", path.display())]
     Trial { path: PathBuf, problem: String },
 }
 

@@ -227,6 +227,44 @@ mod snapshots {
     }
 }
 
+mod timelines {
+    use super::*;
+
+    #[test]
+    fn the_default_timeline_is_a_failing_trial_with_events() {
+        let r = run();
+        let pick = timeline::choose_trial(&r, None, None, None).unwrap();
+        assert_eq!(
+            (pick.datapoint.as_str(), pick.candidate.as_str(), pick.trial),
+            ("inventory-toctou", "unpatched", 1),
+            "the reference's trial 1 has events too, but passed"
+        );
+        let pick = timeline::choose_trial(&r, None, Some("reference"), None).unwrap();
+        assert_eq!(pick.trial, 1, "no failing trial: the first with events");
+        assert_eq!(
+            timeline::choose_trial(&r, Some("ledger-lost-update"), None, None),
+            None
+        );
+    }
+
+    #[test]
+    fn a_trial_without_events_has_no_timeline() {
+        let events =
+            timeline::load_trial_events(&run(), "inventory-toctou", "unpatched", 3).unwrap();
+        assert!(events.is_none());
+    }
+
+    #[test]
+    fn a_bad_line_in_an_events_file_is_reported_not_fatal() {
+        let events = timeline::load_trial_events(&run(), "inventory-toctou", "unpatched", 1)
+            .unwrap()
+            .unwrap();
+        assert_eq!(events.skipped.len(), 1);
+        assert_eq!(events.skipped[0].0, 6);
+        assert_eq!(events.events.len(), 18);
+    }
+}
+
 mod html {
     use super::*;
 

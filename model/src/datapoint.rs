@@ -26,7 +26,11 @@ pub enum ServiceKind {
 }
 
 impl ServiceKind {
-    pub const ALL: [ServiceKind; 3] = [ServiceKind::Postgres, ServiceKind::Kafka, ServiceKind::Redis];
+    pub const ALL: [ServiceKind; 3] = [
+        ServiceKind::Postgres,
+        ServiceKind::Kafka,
+        ServiceKind::Redis,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -450,13 +454,21 @@ impl Datapoint {
             }
         }
         let must_exist: Vec<(&str, PathBuf, bool)> = vec![
-            ("image.dockerfile", self.dir.join(&spec.image.dockerfile), false),
+            (
+                "image.dockerfile",
+                self.dir.join(&spec.image.dockerfile),
+                false,
+            ),
             ("prompt", self.prompt_path(), false),
             ("reference", self.reference_patch(), false),
             ("test.hidden", self.hidden_tests_dir(), true),
         ];
         for (key, path, is_dir) in must_exist {
-            let ok = if is_dir { path.is_dir() } else { path.is_file() };
+            let ok = if is_dir {
+                path.is_dir()
+            } else {
+                path.is_file()
+            };
             if !ok {
                 return Err(invalid(
                     key,
@@ -603,7 +615,10 @@ format = "junit"
         let dir = tmp.path().join("demo");
         write_datapoint(
             &dir,
-            &MINIMAL.replace("format = \"junit\"", "format = \"junit\"\nreport = \"/tmp/r.xml\""),
+            &MINIMAL.replace(
+                "format = \"junit\"",
+                "format = \"junit\"\nreport = \"/tmp/r.xml\"",
+            ),
         );
         let err = Datapoint::load(&dir).unwrap_err();
         assert!(err.kind.to_string().contains("test.report"));

@@ -92,6 +92,7 @@ pub enum ApplyMethod {
     /// Nothing to apply (unpatched candidate or empty patch).
     None,
     GitApply,
+    #[serde(rename = "git-apply-3way")]
     GitApply3way,
     PatchFuzz,
 }
@@ -166,11 +167,6 @@ pub struct TrialRecord {
 }
 
 impl TrialRecord {
-    /// Whether every weighted test the trial reports passed.
-    pub fn all_passed(&self) -> bool {
-        self.verdict == Verdict::Tested && !self.tests.is_empty() && self.tests.iter().all(|t| t.outcome.is_pass())
-    }
-
     pub fn test(&self, name: &str) -> Option<&TestRecord> {
         self.tests.iter().find(|t| t.name == name)
     }

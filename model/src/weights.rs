@@ -60,7 +60,9 @@ pub enum WeightsErrorKind {
     Format(u32),
     #[error("category weights sum to {sum}, not 1.0; adjust them so they add up to exactly 1.0")]
     Sum { sum: f64 },
-    #[error("category `{name}` has weight {weight}; give every category a weight above 0 and at most 1")]
+    #[error(
+        "category `{name}` has weight {weight}; give every category a weight above 0 and at most 1"
+    )]
     Weight { name: String, weight: f64 },
     #[error("category `{0}` lists no tests; list the test names it covers or remove it")]
     Empty(String),
@@ -86,8 +88,8 @@ impl Weights {
             kind,
         };
         let text = std::fs::read_to_string(path).map_err(|e| err(WeightsErrorKind::Read(e)))?;
-        let (weights, warnings): (Weights, _) =
-            parse_toml_collecting_unknown(&text, path).map_err(|e| err(WeightsErrorKind::Parse(e)))?;
+        let (weights, warnings): (Weights, _) = parse_toml_collecting_unknown(&text, path)
+            .map_err(|e| err(WeightsErrorKind::Parse(e)))?;
         if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
             if stem != weights.datapoint {
                 return Err(err(WeightsErrorKind::Mismatch {
@@ -106,8 +108,8 @@ impl Weights {
             path: origin.to_path_buf(),
             kind,
         };
-        let (weights, _): (Weights, _) =
-            parse_toml_collecting_unknown(text, origin).map_err(|e| err(WeightsErrorKind::Parse(e)))?;
+        let (weights, _): (Weights, _) = parse_toml_collecting_unknown(text, origin)
+            .map_err(|e| err(WeightsErrorKind::Parse(e)))?;
         weights.check().map_err(err)?;
         Ok(weights)
     }
@@ -265,7 +267,10 @@ tests = ["test_c"]
         let race = w.category_of("test_b").unwrap();
         assert_eq!(race.name, "Race Conditions");
         assert!((race.test_weight() - 0.35).abs() < 1e-12);
-        assert_eq!(w.tests().collect::<Vec<_>>(), ["test_a", "test_b", "test_c"]);
+        assert_eq!(
+            w.tests().collect::<Vec<_>>(),
+            ["test_a", "test_b", "test_c"]
+        );
     }
 
     #[test]

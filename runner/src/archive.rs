@@ -44,7 +44,10 @@ impl FileSet {
             if meta.file_type().is_symlink() {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
-                    format!("{} is a symbolic link; copy the file instead", path.display()),
+                    format!(
+                        "{} is a symbolic link; copy the file instead",
+                        path.display()
+                    ),
                 ));
             }
             if meta.is_dir() {
@@ -59,7 +62,8 @@ impl FileSet {
 
     /// Adds (or replaces) one file.
     pub fn add(&mut self, path: &str, data: Vec<u8>, mode: u32) {
-        self.files.insert(path.trim_start_matches('/').to_string(), (data, mode));
+        self.files
+            .insert(path.trim_start_matches('/').to_string(), (data, mode));
     }
 
     /// Every file as (path, content, mode), in path order.
@@ -126,7 +130,12 @@ fn file_mode(_meta: &std::fs::Metadata) -> u32 {
 /// links, and stopping at `max_bytes` in total. The engine's archive of a
 /// folder `/x/out` holds `out/...`: `strip_first` drops that first component.
 /// Returns the relative paths written.
-pub fn extract(tar_bytes: &[u8], dest: &Path, max_bytes: u64, strip_first: bool) -> io::Result<Vec<String>> {
+pub fn extract(
+    tar_bytes: &[u8],
+    dest: &Path,
+    max_bytes: u64,
+    strip_first: bool,
+) -> io::Result<Vec<String>> {
     std::fs::create_dir_all(dest)?;
     let mut archive = tar::Archive::new(tar_bytes);
     let mut written = Vec::new();
@@ -142,10 +151,12 @@ pub fn extract(tar_bytes: &[u8], dest: &Path, max_bytes: u64, strip_first: bool)
                 continue;
             }
         }
-        if path
-            .components()
-            .any(|c| matches!(c, Component::ParentDir | Component::RootDir | Component::Prefix(_)))
-        {
+        if path.components().any(|c| {
+            matches!(
+                c,
+                Component::ParentDir | Component::RootDir | Component::Prefix(_)
+            )
+        }) {
             continue;
         }
         match entry.header().entry_type() {

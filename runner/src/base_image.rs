@@ -24,7 +24,10 @@ pub enum BaseOrigin {
     Present,
     Pulled,
     /// Made here with the named tool, in the given number of seconds.
-    Bootstrapped { tool: String, seconds: u64 },
+    Bootstrapped {
+        tool: String,
+        seconds: u64,
+    },
 }
 
 /// The base image, ready.
@@ -35,7 +38,11 @@ pub struct BaseImage {
 }
 
 /// Makes sure `debian:bookworm-slim` exists: present, else pulled, else bootstrapped.
-pub async fn ensure_base(engine: &Engine, scratch: &Path, on_line: &mut dyn FnMut(&str)) -> Result<BaseImage, ImageError> {
+pub async fn ensure_base(
+    engine: &Engine,
+    scratch: &Path,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<BaseImage, ImageError> {
     if let Some(found) = engine.image(BASE_IMAGE).await? {
         return Ok(BaseImage {
             id: found.id,
@@ -46,7 +53,11 @@ pub async fn ensure_base(engine: &Engine, scratch: &Path, on_line: &mut dyn FnMu
         on_line(&format!("pulling {BASE_IMAGE}"));
         match engine.pull(BASE_IMAGE).await {
             Ok(()) => {
-                let id = engine.image(BASE_IMAGE).await?.map(|i| i.id).unwrap_or_default();
+                let id = engine
+                    .image(BASE_IMAGE)
+                    .await?
+                    .map(|i| i.id)
+                    .unwrap_or_default();
                 return Ok(BaseImage {
                     id,
                     origin: BaseOrigin::Pulled,
@@ -96,14 +107,26 @@ extern "C" {
     fn libc_geteuid() -> u32;
 }
 
-async fn run_logged(cmd: &mut tokio::process::Command, what: &str, on_line: &mut dyn FnMut(&str)) -> Result<(), ImageError> {
+async fn run_logged(
+    cmd: &mut tokio::process::Command,
+    what: &str,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<(), ImageError> {
     let output = cmd
         .stdin(Stdio::null())
         .output()
         .await
         .map_err(|e| base_error(format!("failed to run {what}: {e}")))?;
-    let text = String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr);
-    for line in text.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev() {
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    for line in text
+        .lines()
+        .rev()
+        .take(3)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
         on_line(line);
     }
     if !output.status.success() {
@@ -118,8 +141,13 @@ async fn run_logged(cmd: &mut tokio::process::Command, what: &str, on_line: &mut
 }
 
 /// Bootstraps a minimal bookworm root into `scratch` and imports it.
-async fn bootstrap_and_import(engine: &Engine, scratch: &Path, on_line: &mut dyn FnMut(&str)) -> Result<String, ImageError> {
-    let mirror = std::env::var("RACEBENCH_DEBIAN_MIRROR").unwrap_or_else(|_| "http://deb.debian.org/debian".into());
+async fn bootstrap_and_import(
+    engine: &Engine,
+    scratch: &Path,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<String, ImageError> {
+    let mirror = std::env::var("RACEBENCH_DEBIAN_MIRROR")
+        .unwrap_or_else(|_| "http://deb.debian.org/debian".into());
     let Some(debootstrap) = find_tool("debootstrap") else {
         return Err(base_error(
             "it cannot be pulled and debootstrap is not installed; install it (`sudo apt-get install -y debootstrap`) \
@@ -132,10 +160,13 @@ async fn bootstrap_and_import(engine: &Engine, scratch: &Path, on_line: &mut dyn
              or make the image available to the engine",
         ));
     }
-    std::fs::create_dir_all(scratch).map_err(|e| base_error(format!("failed to create {}: {e}", scratch.display())))?;
+    std::fs::create_dir_all(scratch)
+        .map_err(|e| base_error(format!("failed to create {}: {e}", scratch.display())))?;
     let rootfs = scratch.join(format!("rootfs-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&rootfs);
-    on_line(&format!("debootstrap {SUITE} from {mirror} (about a minute)"));
+    on_line(&format!(
+        "debootstrap {SUITE} from {mirror} (about a minute)"
+    ));
     let result = async {
         run_logged(
             tokio::process::Command::new(&debootstrap)
@@ -146,9 +177,12 @@ async fn bootstrap_and_import(engine: &Engine, scratch: &Path, on_line: &mut dyn
             on_line,
         )
         .await?;
-        customize(&rootfs, &mirror).map_err(|e| base_error(format!("failed to prepare the root file system: {e}")))?;
+        customize(&rootfs, &mirror)
+            .map_err(|e| base_error(format!("failed to prepare the root file system: {e}")))?;
         run_logged(
-            tokio::process::Command::new("chroot").arg(&rootfs).args(["update-ca-certificates", "--fresh"]),
+            tokio::process::Command::new("chroot")
+                .arg(&rootfs)
+                .args(["update-ca-certificates", "--fresh"]),
             "update-ca-certificates in the new root",
             on_line,
         )
@@ -164,7 +198,11 @@ async fn bootstrap_and_import(engine: &Engine, scratch: &Path, on_line: &mut dyn
 /// Apt sources like the official image's, extra CA certificates this host
 /// trusts (for TLS-intercepting proxies), and no leftover package lists.
 fn customize(rootfs: &Path, mirror: &str) -> std::io::Result<()> {
-    let security = mirror.trim_end_matches('/').trim_end_matches("/debian").to_string() + "/debian-security";
+    let security = mirror
+        .trim_end_matches('/')
+        .trim_end_matches("/debian")
+        .to_string()
+        + "/debian-security";
     std::fs::write(
         rootfs.join("etc/apt/sources.list"),
         format!(
@@ -224,7 +262,10 @@ async fn import_dir(engine: &Engine, rootfs: &Path) -> Result<(), ImageError> {
         "CMD [\"bash\"]".to_string(),
     ];
     engine.import_rootfs(stream, repo, tag, changes).await?;
-    let status = child.wait().await.map_err(|e| base_error(format!("failed to wait for tar: {e}")))?;
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| base_error(format!("failed to wait for tar: {e}")))?;
     if !status.success() {
         return Err(base_error(format!("tar exited with {status}")));
     }

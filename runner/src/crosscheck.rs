@@ -55,7 +55,8 @@ pub fn reconcile(
             notes.push(why);
         }
         Some(0) if failed_in_report => notes.push(
-            "the test step exited with 0 although its report shows failures; the failures count".to_string(),
+            "the test step exited with 0 although its report shows failures; the failures count"
+                .to_string(),
         ),
         _ => {}
     }
@@ -132,7 +133,10 @@ tests = ["test_basic"]
 
     #[test]
     fn passes_contradicted_by_the_exit_code_do_not_count() {
-        let report = ReportRead::Parsed(vec![record("test_race", Outcome::Passed), record("test_basic", Outcome::Passed)]);
+        let report = ReportRead::Parsed(vec![
+            record("test_race", Outcome::Passed),
+            record("test_basic", Outcome::Passed),
+        ]);
         let (records, notes) = reconcile(report, Some(&weights()), Some(1));
         assert!(records.iter().all(|r| r.outcome == Outcome::Error));
         assert_eq!(notes.len(), 1);
@@ -140,7 +144,10 @@ tests = ["test_basic"]
 
     #[test]
     fn weighted_tests_absent_from_the_report_are_missing_and_categorised() {
-        let report = ReportRead::Parsed(vec![record("test_basic", Outcome::Passed), record("test_extra", Outcome::Failed)]);
+        let report = ReportRead::Parsed(vec![
+            record("test_basic", Outcome::Passed),
+            record("test_extra", Outcome::Failed),
+        ]);
         let (records, _) = reconcile(report, Some(&weights()), Some(1));
         let summary: Vec<_> = records
             .iter()
@@ -165,7 +172,10 @@ tests = ["test_basic"]
 
     #[test]
     fn duplicate_names_keep_the_worse_outcome() {
-        let report = ReportRead::Parsed(vec![record("test_race", Outcome::Passed), record("test_race", Outcome::Failed)]);
+        let report = ReportRead::Parsed(vec![
+            record("test_race", Outcome::Passed),
+            record("test_race", Outcome::Failed),
+        ]);
         let (records, _) = reconcile(report, None, Some(1));
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].outcome, Outcome::Failed);

@@ -19,7 +19,13 @@ pub const NOT_IN_IMAGE: &[&str] = &["solutions", "README.md", "prompt.md", "data
 /// The build context of a datapoint: its folder without the hidden tests and
 /// the entries of [`NOT_IN_IMAGE`].
 pub fn build_context(datapoint: &Datapoint) -> Result<FileSet, ImageError> {
-    let hidden = datapoint.spec.test.hidden.to_string_lossy().trim_end_matches('/').to_string();
+    let hidden = datapoint
+        .spec
+        .test
+        .hidden
+        .to_string_lossy()
+        .trim_end_matches('/')
+        .to_string();
     let mut exclude: Vec<&str> = NOT_IN_IMAGE.to_vec();
     // Only a top-level hidden folder can be excluded by name; nested ones are
     // rejected by validation of the spec elsewhere.
@@ -38,7 +44,12 @@ pub async fn ensure_datapoint_image(
     on_line: impl FnMut(&str),
 ) -> Result<ReadyImage, ImageError> {
     let context = build_context(datapoint)?;
-    let dockerfile = datapoint.spec.image.dockerfile.to_string_lossy().replace('\\', "/");
+    let dockerfile = datapoint
+        .spec
+        .image
+        .dockerfile
+        .to_string_lossy()
+        .replace('\\', "/");
     let extra = HashMap::from([(labels::DATAPOINT.to_string(), datapoint.spec.id.clone())]);
     ensure_image(
         engine,

@@ -7,14 +7,14 @@ use std::fmt;
 use std::time::Duration;
 
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest,
-    NetworkCreateRequest, NetworkDisconnectRequest, PortBinding,
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkDisconnectRequest, PortBinding,
 };
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
-    DownloadFromContainerOptionsBuilder, ListContainersOptionsBuilder,
-    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder, UploadToContainerOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use bollard::Docker;
 use bytes::Bytes;
@@ -232,10 +232,7 @@ impl Engine {
         match self.docker.inspect_image(name).await {
             Ok(image) => Ok(Some(ImageInfo {
                 id: image.id.unwrap_or_default(),
-                labels: image
-                    .config
-                    .and_then(|c| c.labels)
-                    .unwrap_or_default(),
+                labels: image.config.and_then(|c| c.labels).unwrap_or_default(),
             })),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
@@ -299,9 +296,9 @@ impl Engine {
             .forcerm(true)
             .labels(&labels)
             .build();
-        let mut stream = self
-            .docker
-            .build_image(options, None, Some(bollard::body_full(context_tar.into())));
+        let mut stream =
+            self.docker
+                .build_image(options, None, Some(bollard::body_full(context_tar.into())));
         let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
         let mut image_id = String::new();
         while let Some(item) = stream.next().await {
@@ -336,18 +333,18 @@ impl Engine {
             }
         }
         if image_id.is_empty() {
-            image_id = self
-                .image(tag)
-                .await?
-                .map(|i| i.id)
-                .unwrap_or_default();
+            image_id = self.image(tag).await?.map(|i| i.id).unwrap_or_default();
         }
         Ok(image_id)
     }
 
     pub async fn remove_image(&self, name: &str) -> Result<(), EngineError> {
         self.docker
-            .remove_image(name, None::<bollard::query_parameters::RemoveImageOptions>, None)
+            .remove_image(
+                name,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
             .await
             .map(|_| ())
             .map_err(|e| EngineError::op(format!("remove image {name}"), e))
@@ -369,10 +366,21 @@ impl Engine {
             .build();
         let mut removed = 0;
         for image in images {
-            match self.docker.remove_image(&image.id, Some(remove.clone()), None).await {
+            match self
+                .docker
+                .remove_image(&image.id, Some(remove.clone()), None)
+                .await
+            {
                 Ok(_) => removed += 1,
-                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
-                Err(e) => return Err(EngineError::op(format!("remove image {}", short(&image.id)), e)),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(e) => {
+                    return Err(EngineError::op(
+                        format!("remove image {}", short(&image.id)),
+                        e,
+                    ))
+                }
             }
         }
         Ok(removed)
@@ -411,15 +419,18 @@ impl Engine {
                     .collect(),
             );
         }
-        let networking = spec.network.as_ref().map(|net| bollard::models::NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(
-                net.clone(),
-                EndpointSettings {
-                    aliases: (!spec.aliases.is_empty()).then(|| spec.aliases.clone()),
-                    ..Default::default()
-                },
-            )])),
-        });
+        let networking = spec
+            .network
+            .as_ref()
+            .map(|net| bollard::models::NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    net.clone(),
+                    EndpointSettings {
+                        aliases: (!spec.aliases.is_empty()).then(|| spec.aliases.clone()),
+                        ..Default::default()
+                    },
+                )])),
+            });
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             cmd: Some(spec.cmd.clone()).filter(|c| !c.is_empty()),
@@ -427,9 +438,8 @@ impl Engine {
             env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(spec.labels.clone()),
             hostname: spec.hostname.clone(),
-            exposed_ports: (!spec.publish_loopback.is_empty()).then(|| {
-                spec.publish_loopback.clone()
-            }),
+            exposed_ports: (!spec.publish_loopback.is_empty())
+                .then(|| spec.publish_loopback.clone()),
             host_config: Some(host),
             networking_config: networking,
             ..Default::default()
@@ -468,18 +478,32 @@ impl Engine {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 409, ..
             }) => Ok(()),
-            Err(e) => Err(EngineError::op(format!("remove container {}", short(id)), e)),
+            Err(e) => Err(EngineError::op(
+                format!("remove container {}", short(id)),
+                e,
+            )),
         }
     }
 
     /// State, host port mappings and labels of a container.
-    pub async fn inspect_container(&self, id: &str) -> Result<Option<ContainerDetails>, EngineError> {
+    pub async fn inspect_container(
+        &self,
+        id: &str,
+    ) -> Result<Option<ContainerDetails>, EngineError> {
         match self.docker.inspect_container(id, None).await {
             Ok(c) => {
                 let running = c.state.as_ref().and_then(|s| s.running).unwrap_or(false);
                 let exit_code = c.state.as_ref().and_then(|s| s.exit_code);
-                let labels = c.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
-                let image = c.config.as_ref().and_then(|c| c.image.clone()).unwrap_or_default();
+                let labels = c
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.labels.clone())
+                    .unwrap_or_default();
+                let image = c
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.image.clone())
+                    .unwrap_or_default();
                 let mut ports = HashMap::new();
                 if let Some(map) = c.network_settings.as_ref().and_then(|n| n.ports.clone()) {
                     for (port, bindings) in map {
@@ -508,7 +532,10 @@ impl Engine {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(None),
-            Err(e) => Err(EngineError::op(format!("inspect container {}", short(id)), e)),
+            Err(e) => Err(EngineError::op(
+                format!("inspect container {}", short(id)),
+                e,
+            )),
         }
     }
 
@@ -592,16 +619,25 @@ impl Engine {
 
     /// Extracts a tar archive into `path` inside the container.
     pub async fn put_archive(&self, id: &str, path: &str, tar: Vec<u8>) -> Result<(), EngineError> {
-        let options = UploadToContainerOptionsBuilder::default().path(path).build();
+        let options = UploadToContainerOptionsBuilder::default()
+            .path(path)
+            .build();
         self.docker
             .upload_to_container(id, Some(options), bollard::body_full(tar.into()))
             .await
-            .map_err(|e| EngineError::op(format!("copy files to {path} in container {}", short(id)), e))
+            .map_err(|e| {
+                EngineError::op(
+                    format!("copy files to {path} in container {}", short(id)),
+                    e,
+                )
+            })
     }
 
     /// A tar archive of `path` inside the container; `None` when it does not exist.
     pub async fn get_archive(&self, id: &str, path: &str) -> Result<Option<Vec<u8>>, EngineError> {
-        let options = DownloadFromContainerOptionsBuilder::default().path(path).build();
+        let options = DownloadFromContainerOptionsBuilder::default()
+            .path(path)
+            .build();
         let mut stream = self.docker.download_from_container(id, Some(options));
         let mut data = Vec::new();
         while let Some(chunk) = stream.next().await {
@@ -622,7 +658,10 @@ impl Engine {
     }
 
     /// Containers carrying `label` (`key` or `key=value`), running or not.
-    pub async fn containers_with_label(&self, label: &str) -> Result<Vec<ContainerSummary>, EngineError> {
+    pub async fn containers_with_label(
+        &self,
+        label: &str,
+    ) -> Result<Vec<ContainerSummary>, EngineError> {
         let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
         let options = ListContainersOptionsBuilder::default()
             .all(true)
@@ -699,14 +738,22 @@ impl Engine {
             .await
             .map_err(|e| {
                 EngineError::op(
-                    format!("connect container {} to network {}", short(container), short(network)),
+                    format!(
+                        "connect container {} to network {}",
+                        short(container),
+                        short(network)
+                    ),
                     e,
                 )
             })
     }
 
     /// Disconnects a container from a network. Already gone is fine.
-    pub async fn disconnect_network(&self, network: &str, container: &str) -> Result<(), EngineError> {
+    pub async fn disconnect_network(
+        &self,
+        network: &str,
+        container: &str,
+    ) -> Result<(), EngineError> {
         let request = NetworkDisconnectRequest {
             container: container.to_string(),
             force: Some(true),
@@ -731,21 +778,32 @@ impl Engine {
     pub async fn network_containers(&self, network: &str) -> Result<Vec<String>, EngineError> {
         match self
             .docker
-            .inspect_network(network, None::<bollard::query_parameters::InspectNetworkOptions>)
+            .inspect_network(
+                network,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
             .await
         {
             Ok(n) => Ok(n.containers.unwrap_or_default().into_keys().collect()),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(Vec::new()),
-            Err(e) => Err(EngineError::op(format!("inspect network {}", short(network)), e)),
+            Err(e) => Err(EngineError::op(
+                format!("inspect network {}", short(network)),
+                e,
+            )),
         }
     }
 
     /// Networks carrying `label`.
-    pub async fn networks_with_label(&self, label: &str) -> Result<Vec<NetworkSummary>, EngineError> {
+    pub async fn networks_with_label(
+        &self,
+        label: &str,
+    ) -> Result<Vec<NetworkSummary>, EngineError> {
         let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
-        let options = ListNetworksOptionsBuilder::default().filters(&filters).build();
+        let options = ListNetworksOptionsBuilder::default()
+            .filters(&filters)
+            .build();
         let list = self
             .docker
             .list_networks(Some(options))
@@ -764,7 +822,9 @@ impl Engine {
     /// Names of the volumes carrying `label`.
     pub async fn volumes_with_label(&self, label: &str) -> Result<Vec<String>, EngineError> {
         let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
-        let options = ListVolumesOptionsBuilder::default().filters(&filters).build();
+        let options = ListVolumesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
         let list = self
             .docker
             .list_volumes(Some(options))

@@ -18,7 +18,10 @@ pub struct ContainerGuard {
 
 impl ContainerGuard {
     /// Creates the container; the guard exists as soon as the engine returns its id.
-    pub async fn create(engine: &Engine, spec: &ContainerSpec) -> Result<ContainerGuard, EngineError> {
+    pub async fn create(
+        engine: &Engine,
+        spec: &ContainerSpec,
+    ) -> Result<ContainerGuard, EngineError> {
         let id = engine.create_container(spec).await?;
         Ok(ContainerGuard {
             engine: engine.clone(),
@@ -51,7 +54,9 @@ impl Drop for ContainerGuard {
     fn drop(&mut self) {
         if !self.done && !self.keep {
             let id = self.id.clone();
-            remove_in_background(move |engine| Box::pin(async move { engine.remove_container(&id).await }));
+            remove_in_background(move |engine| {
+                Box::pin(async move { engine.remove_container(&id).await })
+            });
         }
     }
 }
@@ -140,13 +145,17 @@ pub async fn remove_network_fully(engine: &Engine, id: &str) -> Result<(), Engin
     engine.remove_network(id).await
 }
 
-type RemoveFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), EngineError>> + Send>>;
+type RemoveFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), EngineError>> + Send>>;
 
 /// Runs a removal on a fresh thread with its own runtime and engine connection,
 /// waiting at most 20 s, so it works from `Drop` inside or outside a runtime.
 fn remove_in_background(job: impl FnOnce(Engine) -> RemoveFuture + Send + 'static) {
     let handle = std::thread::spawn(move || {
-        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
             Ok(rt) => rt,
             Err(e) => {
                 tracing::warn!("failed to start cleanup runtime: {e}");

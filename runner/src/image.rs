@@ -54,7 +54,11 @@ pub async fn ensure_image(
     let hash = {
         let mut with_salt = context.clone();
         with_salt.add(".racebench-salt", salt.as_bytes().to_vec(), 0o644);
-        with_salt.add(".racebench-dockerfile", dockerfile.as_bytes().to_vec(), 0o644);
+        with_salt.add(
+            ".racebench-dockerfile",
+            dockerfile.as_bytes().to_vec(),
+            0o644,
+        );
         with_salt.content_hash()
     };
     let tag = format!("{repo}:{}", &hash[..16]);

@@ -23,7 +23,13 @@ pub const CONTENT_HASH: &str = "org.racebench.content-hash";
 pub const BASE: &str = "org.racebench.base";
 
 /// The labels of an object created for a trial.
-pub fn for_trial(run: &str, datapoint: &str, candidate: &str, trial: u32, role: &str) -> HashMap<String, String> {
+pub fn for_trial(
+    run: &str,
+    datapoint: &str,
+    candidate: &str,
+    trial: u32,
+    role: &str,
+) -> HashMap<String, String> {
     let mut labels = owned(role);
     labels.insert(RUN.into(), run.into());
     labels.insert(DATAPOINT.into(), datapoint.into());

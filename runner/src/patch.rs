@@ -45,7 +45,10 @@ pub fn inspect(patch: &str, protected: &[String]) -> PatchReport {
                 push(&mut files, strip_prefix_component(&a));
                 push(&mut files, strip_prefix_component(&b));
             }
-        } else if let Some(rest) = line.strip_prefix("--- ").or_else(|| line.strip_prefix("+++ ")) {
+        } else if let Some(rest) = line
+            .strip_prefix("--- ")
+            .or_else(|| line.strip_prefix("+++ "))
+        {
             push(&mut files, header_path(rest));
         } else if let Some(rest) = line.strip_prefix("@@ ") {
             (old_left, new_left) = hunk_lengths(rest);

@@ -67,7 +67,8 @@ pub fn parse_predictions(text: &str, path: &Path) -> Result<Vec<Prediction>, Pre
         if line.trim().is_empty() {
             continue;
         }
-        let row: Row = serde_json::from_str(line).map_err(|e| line_err(n, format!("not a JSON object: {e}")))?;
+        let row: Row = serde_json::from_str(line)
+            .map_err(|e| line_err(n, format!("not a JSON object: {e}")))?;
         let instance = row
             .instance_id
             .filter(|s| !s.trim().is_empty())
@@ -80,10 +81,15 @@ pub fn parse_predictions(text: &str, path: &Path) -> Result<Vec<Prediction>, Pre
         if !groups.contains_key(&key) {
             order.push(key.clone());
         }
-        groups.entry(key).or_default().push(row.model_patch.unwrap_or_default());
+        groups
+            .entry(key)
+            .or_default()
+            .push(row.model_patch.unwrap_or_default());
     }
     if groups.is_empty() {
-        return Err(PredictionsError::Empty { path: path.to_path_buf() });
+        return Err(PredictionsError::Empty {
+            path: path.to_path_buf(),
+        });
     }
     let mut out = Vec::new();
     for key in order {
@@ -124,16 +130,42 @@ mod tests {
 {"instance_id": "dp", "model_name_or_path": "b", "model_patch": null}
 "#;
         let preds = parse_predictions(text, Path::new("p.jsonl")).unwrap();
-        let ids: Vec<_> = preds.iter().map(|p| (p.candidate.id.as_str(), p.candidate.sample, p.patch.as_str())).collect();
-        assert_eq!(ids, [("org-model-a-s1", Some(0), "p1"), ("org-model-a-s2", Some(1), "p2"), ("b", Some(0), "")]);
+        let ids: Vec<_> = preds
+            .iter()
+            .map(|p| {
+                (
+                    p.candidate.id.as_str(),
+                    p.candidate.sample,
+                    p.patch.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("org-model-a-s1", Some(0), "p1"),
+                ("org-model-a-s2", Some(1), "p2"),
+                ("b", Some(0), "")
+            ]
+        );
     }
 
     #[test]
     fn errors_name_the_line_and_the_missing_field() {
-        let err = parse_predictions("{\"instance_id\": \"dp\"}\n", Path::new("p.jsonl")).unwrap_err();
-        assert_eq!(err.to_string(), "p.jsonl:1: `model_name_or_path` is missing; name the agent");
+        let err =
+            parse_predictions("{\"instance_id\": \"dp\"}\n", Path::new("p.jsonl")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "p.jsonl:1: `model_name_or_path` is missing; name the agent"
+        );
         let err = parse_predictions("\n[1]\n", Path::new("p.jsonl")).unwrap_err();
-        assert!(err.to_string().starts_with("p.jsonl:2: not a JSON object"), "{err}");
-        assert!(matches!(parse_predictions("\n", Path::new("p.jsonl")), Err(PredictionsError::Empty { .. })));
+        assert!(
+            err.to_string().starts_with("p.jsonl:2: not a JSON object"),
+            "{err}"
+        );
+        assert!(matches!(
+            parse_predictions("\n", Path::new("p.jsonl")),
+            Err(PredictionsError::Empty { .. })
+        ));
     }
 }

@@ -16,7 +16,11 @@ pub struct ResultsError {
     pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
-fn err(action: &'static str, path: &Path, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ResultsError {
+fn err(
+    action: &'static str,
+    path: &Path,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> ResultsError {
     ResultsError {
         action,
         path: path.to_path_buf(),
@@ -35,7 +39,8 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ResultsError> {
 }
 
 pub fn write_manifest(layout: &RunLayout, manifest: &RunManifest) -> Result<(), ResultsError> {
-    let json = serde_json::to_vec_pretty(manifest).map_err(|e| err("serialize", &layout.manifest(), e))?;
+    let json =
+        serde_json::to_vec_pretty(manifest).map_err(|e| err("serialize", &layout.manifest(), e))?;
     write_atomic(&layout.manifest(), &json)
 }
 
@@ -46,7 +51,11 @@ pub fn read_manifest(layout: &RunLayout) -> Result<RunManifest, ResultsError> {
 }
 
 pub fn write_trial(layout: &RunLayout, record: &TrialRecord) -> Result<(), ResultsError> {
-    let path = layout.path(&RunLayout::trial_rel(&record.datapoint, &record.candidate, record.trial));
+    let path = layout.path(&RunLayout::trial_rel(
+        &record.datapoint,
+        &record.candidate,
+        record.trial,
+    ));
     let json = serde_json::to_vec_pretty(record).map_err(|e| err("serialize", &path, e))?;
     write_atomic(&path, &json)
 }

@@ -56,10 +56,19 @@ pub struct RunConfig {
 /// Progress, for the user interface to show.
 #[derive(Debug, Clone)]
 pub enum RunEvent {
-    TrialStarted { key: TrialKey },
-    TrialFinished { record: Box<TrialRecord>, done: usize, total: usize },
+    TrialStarted {
+        key: TrialKey,
+    },
+    TrialFinished {
+        record: Box<TrialRecord>,
+        done: usize,
+        total: usize,
+    },
     /// First interrupt (`hard = false`) or the kill (`hard = true`).
-    Interrupted { hard: bool, running: usize },
+    Interrupted {
+        hard: bool,
+        running: usize,
+    },
 }
 
 /// What a run did.
@@ -99,7 +108,12 @@ pub async fn run(
     for trial in 1..=config.trials {
         for job in jobs {
             for cand in &job.candidates {
-                if results::trial_done(&config.layout, job.datapoint.id(), &cand.candidate.id, trial) {
+                if results::trial_done(
+                    &config.layout,
+                    job.datapoint.id(),
+                    &cand.candidate.id,
+                    trial,
+                ) {
                     skipped += 1;
                     continue;
                 }
@@ -137,7 +151,8 @@ pub async fn run(
             let engine = engine.clone();
             let services = services.clone();
             let kill = kill.clone();
-            let handle = set.spawn(async move { run_trial(&engine, services.as_deref(), &plan, &kill).await });
+            let handle = set
+                .spawn(async move { run_trial(&engine, services.as_deref(), &plan, &kill).await });
             running.insert(handle.id(), key);
         }
         if set.is_empty() {

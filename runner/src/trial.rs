@@ -178,7 +178,11 @@ pub async fn run_trial(
         logs_dir: &logs_dir,
     };
     let outcome = match std::fs::create_dir_all(&logs_dir) {
-        Ok(()) => steps.execute(services, &mut record, &mut resources, kill).await,
+        Ok(()) => {
+            steps
+                .execute(services, &mut record, &mut resources, kill)
+                .await
+        }
         Err(e) => Err(Stop::infra(format!(
             "failed to create the log folder {}: {e}",
             logs_dir.display()
@@ -265,7 +269,13 @@ impl Steps<'_> {
         // Provision: a network of its own, then the services on it.
         let t = Instant::now();
         let name = object_name(&key);
-        let network_labels = labels::for_trial(&key.run_id, &key.datapoint, &key.candidate, key.trial, "trial-network");
+        let network_labels = labels::for_trial(
+            &key.run_id,
+            &key.datapoint,
+            &key.candidate,
+            key.trial,
+            "trial-network",
+        );
         let network = NetworkGuard::create_contained(self.engine, &name, network_labels)
             .await
             .map_err(Stop::infra)?;
@@ -278,7 +288,11 @@ impl Steps<'_> {
                 return Err(Stop::infra(format!(
                     "datapoint {} needs services ({}) but none were started",
                     spec.id,
-                    spec.services.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    spec.services
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             };
             let lease = tokio::select! {
@@ -298,7 +312,13 @@ impl Steps<'_> {
             cmd: vec!["sleep".into(), "infinity".into()],
             entrypoint: Some(Vec::new()),
             env: env.clone(),
-            labels: labels::for_trial(&key.run_id, &key.datapoint, &key.candidate, key.trial, "trial"),
+            labels: labels::for_trial(
+                &key.run_id,
+                &key.datapoint,
+                &key.candidate,
+                key.trial,
+                "trial",
+            ),
             limits: ContainerLimits {
                 memory_bytes: Some((spec.limits.memory_mb * 1024 * 1024) as i64),
                 nano_cpus: Some((spec.limits.cpus * 1e9) as i64),
@@ -315,7 +335,10 @@ impl Steps<'_> {
             .map_err(Stop::infra)?;
         let id = container.id().to_string();
         resources.container = Some(container);
-        self.engine.start_container(&id).await.map_err(Stop::infra)?;
+        self.engine
+            .start_container(&id)
+            .await
+            .map_err(Stop::infra)?;
         record.timings.container_ms = ms(t.elapsed());
 
         // The patch, before the hidden tests exist in the container.
@@ -331,10 +354,20 @@ impl Steps<'_> {
             let mut files = FileSet::new();
             files.add(PATCH_PATH, patch.as_bytes().to_vec(), 0o644);
             let tar = files.to_tar().map_err(Stop::infra)?;
-            self.engine.put_archive(&id, "/", tar).await.map_err(Stop::infra)?;
+            self.engine
+                .put_archive(&id, "/", tar)
+                .await
+                .map_err(Stop::infra)?;
             let cmd = vec!["sh".to_string(), "-c".to_string(), APPLY_SCRIPT.to_string()];
             let applied = self
-                .bounded(&id, &cmd, &env, Some(&spec.workspace.path), APPLY_TIMEOUT, kill)
+                .bounded(
+                    &id,
+                    &cmd,
+                    &env,
+                    Some(&spec.workspace.path),
+                    APPLY_TIMEOUT,
+                    kill,
+                )
                 .await?;
             let out = match applied {
                 Bounded::Done(out) => out,
@@ -374,7 +407,14 @@ impl Steps<'_> {
         if let Some(build) = &spec.build {
             let limit = Duration::from_secs(build.timeout_secs);
             let result = self
-                .bounded(&id, &build.command, &env, Some(&spec.workspace.path), limit, kill)
+                .bounded(
+                    &id,
+                    &build.command,
+                    &env,
+                    Some(&spec.workspace.path),
+                    limit,
+                    kill,
+                )
                 .await?;
             record.timings.build_ms = ms(t.elapsed());
             match result {
@@ -410,9 +450,16 @@ impl Steps<'_> {
             "-c".to_string(),
             format!("rm -rf {OUT_DIR} && mkdir -p {OUT_DIR} {TESTS_DIR}"),
         ];
-        match self.bounded(&id, &prepare, &[], None, Duration::from_secs(60), kill).await? {
+        match self
+            .bounded(&id, &prepare, &[], None, Duration::from_secs(60), kill)
+            .await?
+        {
             Bounded::Done(out) if out.exit_code == Some(0) => {}
-            _ => return Err(Stop::infra(format!("failed to prepare {OUT_DIR} in the container"))),
+            _ => {
+                return Err(Stop::infra(format!(
+                    "failed to prepare {OUT_DIR} in the container"
+                )))
+            }
         }
         let limit = Duration::from_secs(spec.test.timeout_secs);
         let tested = self
@@ -431,11 +478,14 @@ impl Steps<'_> {
         // Collect whatever the tests left, then judge the report.
         let t = Instant::now();
         let out_dir = self.logs_dir.join("out");
-        let collected = self.engine.get_archive(&id, OUT_DIR).await.map_err(Stop::infra)?;
+        let collected = self
+            .engine
+            .get_archive(&id, OUT_DIR)
+            .await
+            .map_err(Stop::infra)?;
         if let Some(tar) = collected {
-            let written = archive::extract(&tar, &out_dir, COLLECT_LIMIT, true).map_err(|e| {
-                Stop::infra(format!("failed to copy the test outputs out: {e}"))
-            })?;
+            let written = archive::extract(&tar, &out_dir, COLLECT_LIMIT, true)
+                .map_err(|e| Stop::infra(format!("failed to copy the test outputs out: {e}")))?;
             tracing::debug!(files = written.len(), "collected test outputs");
         }
         record.timings.collect_ms = ms(t.elapsed());
@@ -464,7 +514,11 @@ impl Steps<'_> {
                 record.events = Some(format!("{}/out/{}", self.logs_rel, in_out_dir(events)));
             }
         }
-        let exit = if timed_out.is_some() { None } else { record.exit_code };
+        let exit = if timed_out.is_some() {
+            None
+        } else {
+            record.exit_code
+        };
         let (tests, notes) = reconcile(read, plan.weights.as_deref(), exit);
         record.tests = tests;
         if let Some(limit) = timed_out {
@@ -494,15 +548,25 @@ impl Steps<'_> {
         }
     }
 
-    fn write_log(&self, record: &mut TrialRecord, name: &str, file: &str, out: &ExecOutput) -> Result<(), Stop> {
+    fn write_log(
+        &self,
+        record: &mut TrialRecord,
+        name: &str,
+        file: &str,
+        out: &ExecOutput,
+    ) -> Result<(), Stop> {
         let mut text = out.stdout.clone();
         text.extend_from_slice(&out.stderr);
         if out.truncated > 0 {
-            text.extend_from_slice(format!("\n[racebench: {} more bytes not kept]\n", out.truncated).as_bytes());
+            text.extend_from_slice(
+                format!("\n[racebench: {} more bytes not kept]\n", out.truncated).as_bytes(),
+            );
         }
         std::fs::write(self.logs_dir.join(file), text)
             .map_err(|e| Stop::infra(format!("failed to write {file}: {e}")))?;
-        record.logs.insert(name.into(), format!("{}/{file}", self.logs_rel));
+        record
+            .logs
+            .insert(name.into(), format!("{}/{file}", self.logs_rel));
         Ok(())
     }
 
@@ -513,7 +577,9 @@ impl Steps<'_> {
         ] {
             std::fs::write(self.logs_dir.join(file), data)
                 .map_err(|e| Stop::infra(format!("failed to write {file}: {e}")))?;
-            record.logs.insert(name.into(), format!("{}/{file}", self.logs_rel));
+            record
+                .logs
+                .insert(name.into(), format!("{}/{file}", self.logs_rel));
         }
         Ok(())
     }
@@ -521,11 +587,14 @@ impl Steps<'_> {
 
 /// `/racebench/out/report.xml` -> `report.xml`.
 fn in_out_dir(path: &str) -> &str {
-    path.strip_prefix(OUT_DIR).unwrap_or(path).trim_start_matches('/')
+    path.strip_prefix(OUT_DIR)
+        .unwrap_or(path)
+        .trim_start_matches('/')
 }
 
 fn exit_text(code: Option<i64>) -> String {
-    code.map(|c| c.to_string()).unwrap_or_else(|| "an unknown status".into())
+    code.map(|c| c.to_string())
+        .unwrap_or_else(|| "an unknown status".into())
 }
 
 /// The environment every step of a trial gets (services add theirs).
@@ -544,7 +613,10 @@ fn base_env(plan: &TrialPlan) -> Vec<(String, String)> {
 
 /// A container/network name that says what it is: `rb-<run>-<datapoint>-<candidate>-<n>`.
 fn object_name(key: &TrialKey) -> String {
-    let mut name = format!("rb-{}-{}-{}-{}", key.run_id, key.datapoint, key.candidate, key.trial);
+    let mut name = format!(
+        "rb-{}-{}-{}-{}",
+        key.run_id, key.datapoint, key.candidate, key.trial
+    );
     name.retain(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if name.len() > 120 {
         let tail = format!("-{}", key.trial);
@@ -606,10 +678,15 @@ mod tests {
     #[test]
     fn apply_method_is_read_from_the_script_output() {
         assert_eq!(
-            apply_method("racebench: git apply\nChecking patch x\nracebench-applied-with: git-apply\n"),
+            apply_method(
+                "racebench: git apply\nChecking patch x\nracebench-applied-with: git-apply\n"
+            ),
             Some(ApplyMethod::GitApply)
         );
-        assert_eq!(apply_method("racebench: git apply\nerror: corrupt patch\n"), None);
+        assert_eq!(
+            apply_method("racebench: git apply\nerror: corrupt patch\n"),
+            None
+        );
     }
 
     #[test]
@@ -623,7 +700,9 @@ mod tests {
         let name = object_name(&key);
         assert!(name.len() <= 120);
         assert!(name.ends_with("-7"));
-        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
+        assert!(name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
     }
 
     #[test]

@@ -26,8 +26,9 @@ use racebench_runner::guard::{remove_network_fully, ContainerGuard};
 use racebench_runner::image::ensure_image;
 use racebench_runner::labels;
 use racebench_runner::services::{
-    down, kafka_metadata, owner_of, status, sweep_leftovers, up, KafkaAdmin, Managed, PostgresAdmin, RedisAdmin,
-    Services, ServicesConfig, TrialKey, TrialNames, TrialServices, ADMIN_PASSWORD, ADMIN_USER,
+    down, ensure_nisshi, kafka_metadata, owner_of, status, sweep_leftovers, up, KafkaAdmin,
+    Managed, PostgresAdmin, RedisAdmin, Services, ServicesConfig, TrialKey, TrialNames,
+    TrialServices, ADMIN_PASSWORD, ADMIN_USER,
 };
 use serde_json::Value;
 use tokio::sync::{Mutex, OnceCell, RwLock};
@@ -50,7 +51,10 @@ struct Suite {
     users: usize,
 }
 
-static SUITE: Mutex<Suite> = Mutex::const_new(Suite { services: None, users: 0 });
+static SUITE: Mutex<Suite> = Mutex::const_new(Suite {
+    services: None,
+    users: 0,
+});
 /// Tests hold it shared; the up/down test holds it alone.
 static EXCLUSIVE: RwLock<()> = RwLock::const_new(());
 
@@ -70,10 +74,16 @@ async fn acquire() -> Arc<Services> {
     let mut suite = SUITE.lock().await;
     if suite.services.is_none() {
         let started = Instant::now();
-        let services = Services::ensure(&engine().await, &config(), &all_kinds(), &mut |line| eprintln!("  {line}"))
-            .await
-            .unwrap_or_else(|e| panic!("services did not start: {e}"));
-        eprintln!("services ready in {} ms (started here: {:?})", started.elapsed().as_millis(), services.started());
+        let services = Services::ensure(&engine().await, &config(), &all_kinds(), &mut |line| {
+            eprintln!("  {line}")
+        })
+        .await
+        .unwrap_or_else(|e| panic!("services did not start: {e}"));
+        eprintln!(
+            "services ready in {} ms (started here: {:?})",
+            started.elapsed().as_millis(),
+            services.started()
+        );
         suite.services = Some(Arc::new(services));
     }
     suite.users += 1;
@@ -87,7 +97,10 @@ async fn release_suite(services: Arc<Services>) {
     if suite.users == 0 {
         if let Some(shared) = suite.services.take() {
             match Arc::try_unwrap(shared) {
-                Ok(services) => services.stop_started().await.expect("stop the services the tests started"),
+                Ok(services) => services
+                    .stop_started()
+                    .await
+                    .expect("stop the services the tests started"),
                 Err(_) => panic!("a test kept a handle to the services"),
             }
         }
@@ -103,7 +116,9 @@ where
     rt().block_on(async {
         let _shared = EXCLUSIVE.read().await;
         let services = acquire().await;
-        let result = AssertUnwindSafe(body(services.clone(), engine().await)).catch_unwind().await;
+        let result = AssertUnwindSafe(body(services.clone(), engine().await))
+            .catch_unwind()
+            .await;
         release_suite(services).await;
         if let Err(panic) = result {
             std::panic::resume_unwind(panic);
@@ -131,18 +146,36 @@ fn spec_with(services: &[ServiceKind]) -> DatapointSpec {
     spec
 }
 
-async fn build_fixture_image(engine: &Engine, repo: &str, dir: PathBuf, exclude: &[&str]) -> String {
-    let base = ensure_base(engine, &cache_dir().join("base"), &mut |l| eprintln!("  {l}"))
-        .await
-        .expect("base image");
-    let context = FileSet::from_dir(&dir, exclude).expect("fixture context");
-    let started = Instant::now();
-    let image = ensure_image(engine, repo, &context, "Dockerfile", &base.id, Default::default(), |l| {
+async fn build_fixture_image(
+    engine: &Engine,
+    repo: &str,
+    dir: PathBuf,
+    exclude: &[&str],
+) -> String {
+    let base = ensure_base(engine, &cache_dir().join("base"), &mut |l| {
         eprintln!("  {l}")
     })
     .await
+    .expect("base image");
+    let context = FileSet::from_dir(&dir, exclude).expect("fixture context");
+    let started = Instant::now();
+    let image = ensure_image(
+        engine,
+        repo,
+        &context,
+        "Dockerfile",
+        &base.id,
+        Default::default(),
+        |l| eprintln!("  {l}"),
+    )
+    .await
     .unwrap_or_else(|e| panic!("build {repo}: {e}"));
-    eprintln!("{} {:?} in {} ms", image.tag, image.provenance, started.elapsed().as_millis());
+    eprintln!(
+        "{} {:?} in {} ms",
+        image.tag,
+        image.provenance,
+        started.elapsed().as_millis()
+    );
     image.tag
 }
 
@@ -150,7 +183,14 @@ async fn build_fixture_image(engine: &Engine, repo: &str, dir: PathBuf, exclude:
 async fn python_image(engine: &Engine) -> String {
     static IMAGE: OnceCell<String> = OnceCell::const_new();
     IMAGE
-        .get_or_init(|| build_fixture_image(engine, "racebench-test/services-probe", fixture_dir(), &["tests", "solutions", "sarama"]))
+        .get_or_init(|| {
+            build_fixture_image(
+                engine,
+                "racebench-test/services-probe",
+                fixture_dir(),
+                &["tests", "solutions", "sarama"],
+            )
+        })
         .await
         .clone()
 }
@@ -159,7 +199,14 @@ async fn python_image(engine: &Engine) -> String {
 async fn sarama_image(engine: &Engine) -> String {
     static IMAGE: OnceCell<String> = OnceCell::const_new();
     IMAGE
-        .get_or_init(|| build_fixture_image(engine, "racebench-test/sarama-probe", fixture_dir().join("sarama"), &[]))
+        .get_or_init(|| {
+            build_fixture_image(
+                engine,
+                "racebench-test/sarama-probe",
+                fixture_dir().join("sarama"),
+                &[],
+            )
+        })
         .await
         .clone()
 }
@@ -192,7 +239,9 @@ impl TestNetwork {
 
     async fn remove(mut self, engine: &Engine) {
         self.done = true;
-        remove_network_fully(engine, &self.id).await.expect("remove the test network");
+        remove_network_fully(engine, &self.id)
+            .await
+            .expect("remove the test network");
     }
 }
 
@@ -203,7 +252,10 @@ impl Drop for TestNetwork {
         }
         let id = self.id.clone();
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(async {
                 if let Ok(engine) = Engine::connect().await {
                     let _ = remove_network_fully(&engine, &id).await;
@@ -231,7 +283,14 @@ fn unique(tag: &str) -> String {
 }
 
 impl Trial {
-    async fn start(engine: &Engine, services: &Services, spec: &DatapointSpec, image: &str, trial: u32, cmd: &[&str]) -> Trial {
+    async fn start(
+        engine: &Engine,
+        services: &Services,
+        spec: &DatapointSpec,
+        image: &str,
+        trial: u32,
+        cmd: &[&str],
+    ) -> Trial {
         let network = TestNetwork::contained(engine, &unique("net")).await;
         let key = TrialKey {
             run_id: format!("svc-test-{}", std::process::id()),
@@ -239,7 +298,10 @@ impl Trial {
             candidate: "probe".into(),
             trial,
         };
-        let provisioned = services.provision(&key, spec, &network.id).await.expect("provision the trial");
+        let provisioned = services
+            .provision(&key, spec, &network.id)
+            .await
+            .expect("provision the trial");
         let mut env = provisioned.env.clone();
         env.push(("RACEBENCH_TRIAL".into(), trial.to_string()));
         let container_spec = ContainerSpec {
@@ -257,8 +319,13 @@ impl Trial {
             hardened: true,
             ..Default::default()
         };
-        let container = ContainerGuard::create(engine, &container_spec).await.expect("create the trial container");
-        engine.start_container(container.id()).await.expect("start the trial container");
+        let container = ContainerGuard::create(engine, &container_spec)
+            .await
+            .expect("create the trial container");
+        engine
+            .start_container(container.id())
+            .await
+            .expect("start the trial container");
         Trial {
             network,
             services: Some(provisioned),
@@ -271,7 +338,12 @@ impl Trial {
     }
 
     fn var(&self, name: &str) -> String {
-        self.services.as_ref().expect("provisioned").var(name).unwrap_or_default().to_string()
+        self.services
+            .as_ref()
+            .expect("provisioned")
+            .var(name)
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// Runs a command in the trial container and parses its last output line as JSON.
@@ -296,7 +368,12 @@ impl Trial {
     /// Releases the services, then removes the container and the network.
     async fn finish(mut self, engine: &Engine) {
         let released = self.services.take().expect("provisioned").release().await;
-        self.container.take().expect("container").remove().await.expect("remove the trial container");
+        self.container
+            .take()
+            .expect("container")
+            .remove()
+            .await
+            .expect("remove the trial container");
         self.network.remove(engine).await;
         released.expect("release the trial's services");
     }
@@ -304,14 +381,26 @@ impl Trial {
 
 /// Admin clients of the managed services, for checking from the test.
 fn admins(services: &Services) -> (PostgresAdmin, KafkaAdmin, RedisAdmin) {
-    let host = |kind| services.endpoint(kind).expect("endpoint").host_address.clone();
+    let host = |kind| {
+        services
+            .endpoint(kind)
+            .expect("endpoint")
+            .host_address
+            .clone()
+    };
     let pg = PostgresAdmin::new(
-        &format!("postgres://{ADMIN_USER}:{ADMIN_PASSWORD}@{}/postgres", host(ServiceKind::Postgres)),
+        &format!(
+            "postgres://{ADMIN_USER}:{ADMIN_PASSWORD}@{}/postgres",
+            host(ServiceKind::Postgres)
+        ),
         true,
     )
     .expect("postgres admin");
     let kafka = KafkaAdmin::managed(host(ServiceKind::Kafka));
-    let redis = RedisAdmin::new(host(ServiceKind::Redis), Some((Some(ADMIN_USER.into()), ADMIN_PASSWORD.into())));
+    let redis = RedisAdmin::new(
+        host(ServiceKind::Redis),
+        Some((Some(ADMIN_USER.into()), ADMIN_PASSWORD.into())),
+    );
     (pg, kafka, redis)
 }
 
@@ -326,16 +415,30 @@ fn services_answer_real_probes_and_status_reports_them_healthy() {
     with_services(|services, engine| async move {
         for kind in ServiceKind::ALL {
             let endpoint = services.endpoint(kind).expect("every service is up");
-            assert!(endpoint.host_address.starts_with("127.0.0.1:"), "{endpoint:?}");
-            assert_eq!(endpoint.trial_address, format!("{kind}:{}", Managed::of(kind).port));
+            assert!(
+                endpoint.host_address.starts_with("127.0.0.1:"),
+                "{endpoint:?}"
+            );
+            assert_eq!(
+                endpoint.trial_address,
+                format!("{kind}:{}", Managed::of(kind).port)
+            );
         }
         let statuses = status(&engine, &config()).await;
         for s in &statuses {
             eprintln!("{s}");
             assert!(s.healthy && s.probe_time.is_some(), "{s}");
         }
-        let kafka = services.endpoint(ServiceKind::Kafka).unwrap().host_address.clone();
-        assert_eq!(kafka_metadata(kafka, Duration::from_secs(5)).await, Ok(1), "librdkafka sees one broker");
+        let kafka = services
+            .endpoint(ServiceKind::Kafka)
+            .unwrap()
+            .host_address
+            .clone();
+        assert_eq!(
+            kafka_metadata(kafka, Duration::from_secs(5)).await,
+            Ok(1),
+            "librdkafka sees one broker"
+        );
     });
 }
 
@@ -352,14 +455,26 @@ fn parallel_trials_see_only_their_own_rows_and_messages_and_leave_nothing_behind
         let (na, nb) = (a.names(), b.names());
         assert_ne!(na.database, nb.database);
         assert_ne!(na.topic_prefix, nb.topic_prefix);
-        assert_eq!(a.var("KAFKA_TOPIC_EVENTS"), format!("{}events", na.topic_prefix));
+        assert_eq!(
+            a.var("KAFKA_TOPIC_EVENTS"),
+            format!("{}events", na.topic_prefix)
+        );
         assert_eq!(a.var("KAFKA_BOOTSTRAP_SERVERS"), "kafka:9092");
         let started = Instant::now();
         let (ra, rb) = tokio::join!(
-            a.exec_json(&engine, &["python3", "/work/src/probe.py", "pg-kafka", "alpha"]),
-            b.exec_json(&engine, &["python3", "/work/src/probe.py", "pg-kafka", "beta"])
+            a.exec_json(
+                &engine,
+                &["python3", "/work/src/probe.py", "pg-kafka", "alpha"]
+            ),
+            b.exec_json(
+                &engine,
+                &["python3", "/work/src/probe.py", "pg-kafka", "beta"]
+            )
         );
-        eprintln!("probes took {} ms:\n{ra}\n{rb}", started.elapsed().as_millis());
+        eprintln!(
+            "probes took {} ms:\n{ra}\n{rb}",
+            started.elapsed().as_millis()
+        );
         // The trial's role owns its database and nothing else.
         assert_eq!(ra["user"], Value::String(na.database.clone()));
         assert_eq!(rb["database"], Value::String(nb.database.clone()));
@@ -370,8 +485,15 @@ fn parallel_trials_see_only_their_own_rows_and_messages_and_leave_nothing_behind
         let (_, _) = tokio::join!(a.finish(&engine), b.finish(&engine));
         let left = pg.trial_objects().await.expect("list databases");
         for names in [&na, &nb] {
-            assert!(!left.contains(&names.database), "{} left behind: {left:?}", names.database);
-            let topics = kafka.topics_with_prefix(&names.topic_prefix).await.expect("list topics");
+            assert!(
+                !left.contains(&names.database),
+                "{} left behind: {left:?}",
+                names.database
+            );
+            let topics = kafka
+                .topics_with_prefix(&names.topic_prefix)
+                .await
+                .expect("list topics");
             assert!(topics.is_empty(), "topics left behind: {topics:?}");
         }
         pg.close().await;
@@ -394,7 +516,10 @@ fn redis_trials_get_their_own_database_and_cannot_reconfigure_or_reach_out() {
         assert_ne!(ia, 0, "database 0 holds the leases");
         assert_eq!(a.var("REDIS_URL"), format!("redis://redis:6379/{ia}"));
         let (ra, rb) = tokio::join!(
-            a.exec_json(&engine, &["python3", "/work/src/probe.py", "redis", "alpha"]),
+            a.exec_json(
+                &engine,
+                &["python3", "/work/src/probe.py", "redis", "alpha"]
+            ),
             b.exec_json(&engine, &["python3", "/work/src/probe.py", "redis", "beta"])
         );
         assert_ok("trial 1", &ra);
@@ -402,9 +527,16 @@ fn redis_trials_get_their_own_database_and_cannot_reconfigure_or_reach_out() {
         let (_, _, redis) = admins(&services);
         assert_eq!(redis.db_size(ia).await.unwrap(), 2);
         let (_, _) = tokio::join!(a.finish(&engine), b.finish(&engine));
-        assert_eq!(redis.db_size(ia).await.unwrap(), 0, "released databases are emptied");
+        assert_eq!(
+            redis.db_size(ia).await.unwrap(),
+            0,
+            "released databases are emptied"
+        );
         let leases = redis.leases().await.unwrap();
-        assert!(!leases.iter().any(|(i, _)| *i == ia || *i == ib), "leases freed: {leases:?}");
+        assert!(
+            !leases.iter().any(|(i, _)| *i == ia || *i == ib),
+            "leases freed: {leases:?}"
+        );
     });
 }
 
@@ -425,11 +557,18 @@ fn sarama_commits_with_offset_commit_v2_and_its_v1_commits_are_rejected() {
         eprintln!("sarama v2: {r2}\nsarama v1: {r1}");
         let (_, _) = tokio::join!(v2.finish(&engine), v1.finish(&engine));
         assert_eq!(r2["first"], 12, "{r2}");
-        assert_eq!(r2["second"], serde_json::json!(["after-restart"]), "resumes at the committed offset: {r2}");
+        assert_eq!(
+            r2["second"],
+            serde_json::json!(["after-restart"]),
+            "resumes at the committed offset: {r2}"
+        );
         assert_eq!(r2["errors"], serde_json::json!([]), "{r2}");
         let errors = r1["errors"].as_array().map(Vec::len).unwrap_or(0);
         let redelivered = r1["second"].as_array().map(Vec::len).unwrap_or(0);
-        assert!(errors > 0 || redelivered > 1, "v1 commits should not take effect: {r1}");
+        assert!(
+            errors > 0 || redelivered > 1,
+            "v1 commits should not take effect: {r1}"
+        );
     });
 }
 
@@ -444,16 +583,33 @@ fn trial_network_reaches_its_services_and_nothing_else() {
         // Something listening on every address of the host.
         let listener = std::net::TcpListener::bind("0.0.0.0:0").expect("listen on the host");
         let host_port = listener.local_addr().unwrap().port();
-        let registry = tokio::net::lookup_host("pypi.org:443").await.ok().and_then(|mut a| a.next());
+        let registry = tokio::net::lookup_host("pypi.org:443")
+            .await
+            .ok()
+            .and_then(|mut a| a.next());
 
         let spec = probe_spec();
         let (a, b) = tokio::join!(
             Trial::start(&engine, &services, &spec, &image, 1, &["sleep", "infinity"]),
-            Trial::start(&engine, &services, &spec, &image, 2, &["python3", "-m", "http.server", "8080"])
+            Trial::start(
+                &engine,
+                &services,
+                &spec,
+                &image,
+                2,
+                &["python3", "-m", "http.server", "8080"]
+            )
         );
         let gateway = |id: String| {
             let engine = engine.clone();
-            async move { engine.network_details(&id).await.unwrap().and_then(|d| d.gateway).expect("a gateway") }
+            async move {
+                engine
+                    .network_details(&id)
+                    .await
+                    .unwrap()
+                    .and_then(|d| d.gateway)
+                    .expect("a gateway")
+            }
         };
         let own_gateway = gateway(a.network.id.clone()).await;
         let services_gateway = gateway("racebench-services".into()).await;
@@ -464,8 +620,24 @@ fn trial_network_reaches_its_services_and_nothing_else() {
             .as_str()
             .expect("trial 2's address")
             .to_string();
-        let own_server = b.exec_json(&engine, &["python3", "/work/src/probe.py", "net", "127.0.0.1:8080"]).await;
-        assert_eq!(own_server["127.0.0.1:8080"], "open", "trial 2 serves on 8080: {own_server}");
+        // Wait until trial 2's server listens (python starts slowly on a busy machine).
+        let mut own_server = Value::Null;
+        for _ in 0..40 {
+            own_server = b
+                .exec_json(
+                    &engine,
+                    &["python3", "/work/src/probe.py", "net", "127.0.0.1:8080"],
+                )
+                .await;
+            if own_server["127.0.0.1:8080"] == "open" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert_eq!(
+            own_server["127.0.0.1:8080"], "open",
+            "trial 2 serves on 8080: {own_server}"
+        );
 
         let mut blocked = vec![
             format!("{own_gateway}:{host_port}"),
@@ -501,11 +673,21 @@ fn trial_network_reaches_its_services_and_nothing_else() {
         )
         .await
         .expect("control container");
-        engine.start_container(control.id()).await.expect("start control");
+        engine
+            .start_container(control.id())
+            .await
+            .expect("start control");
         let target = format!("{control_gateway}:{host_port}");
-        let cmd: Vec<String> = ["python3", "/work/src/probe.py", "net", &target].iter().map(|s| s.to_string()).collect();
-        let out = engine.exec(control.id(), &cmd, &[], None).await.expect("control probe");
-        let control_result: Value = serde_json::from_slice(out.stdout.trim_ascii()).expect("control JSON");
+        let cmd: Vec<String> = ["python3", "/work/src/probe.py", "net", &target]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let out = engine
+            .exec(control.id(), &cmd, &[], None)
+            .await
+            .expect("control probe");
+        let control_result: Value =
+            serde_json::from_slice(out.stdout.trim_ascii()).expect("control JSON");
         eprintln!("from a plain internal network: {control_result}");
         control.remove().await.expect("remove control");
         control_net.remove(&engine).await;
@@ -514,12 +696,21 @@ fn trial_network_reaches_its_services_and_nothing_else() {
 
         for target in &blocked {
             let verdict = result[target.as_str()].as_str().unwrap_or_default();
-            assert!(verdict.starts_with("closed") || verdict.starts_with("unresolved"), "{target} must be unreachable: {verdict}");
+            assert!(
+                verdict.starts_with("closed") || verdict.starts_with("unresolved"),
+                "{target} must be unreachable: {verdict}"
+            );
         }
         for target in reachable {
-            assert_eq!(result[target], "open", "{target} must be reachable: {result}");
+            assert_eq!(
+                result[target], "open",
+                "{target} must be reachable: {result}"
+            );
         }
-        assert_eq!(control_result[&target], "open", "the control shows the probe detects an open host port");
+        assert_eq!(
+            control_result[&target], "open",
+            "the control shows the probe detects an open host port"
+        );
     });
 }
 
@@ -540,26 +731,42 @@ fn leftovers_of_a_dead_process_are_swept_and_live_trials_are_kept() {
             token: token.clone(),
         };
         assert!(owner_of(&dead.database).is_some_and(|o| o.is_dead()));
-        pg.create_trial(&dead, "leftover").await.expect("leftover database");
+        pg.create_trial(&dead, "leftover")
+            .await
+            .expect("leftover database");
         kafka
             .create_topics(&[(format!("{}events", dead.topic_prefix), 2)], false)
             .await
             .expect("leftover topic");
         let index = redis.lease(&token, 1024).await.expect("leftover lease");
 
-        let live = Trial::start(&engine, &services, &probe_spec(), &python_image(&engine).await, 1, &["sleep", "infinity"]).await;
+        let live = Trial::start(
+            &engine,
+            &services,
+            &probe_spec(),
+            &python_image(&engine).await,
+            1,
+            &["sleep", "infinity"],
+        )
+        .await;
         let report = sweep_leftovers(&engine, &config()).await.expect("sweep");
         eprintln!("swept: {report:?}");
         let live_names = live.names();
         let objects = pg.trial_objects().await.unwrap();
-        let live_topics = kafka.topics_with_prefix(&live_names.topic_prefix).await.unwrap();
+        let live_topics = kafka
+            .topics_with_prefix(&live_names.topic_prefix)
+            .await
+            .unwrap();
         live.finish(&engine).await;
 
         assert!(report.databases.contains(&dead.database), "{report:?}");
         assert_eq!(report.topics, [format!("{}events", dead.topic_prefix)]);
         assert!(report.redis_indexes.contains(&index), "{report:?}");
         assert!(!objects.contains(&dead.database));
-        assert!(objects.contains(&live_names.database), "a live trial's database is kept");
+        assert!(
+            objects.contains(&live_names.database),
+            "a live trial's database is kept"
+        );
         assert_eq!(live_topics.len(), 1, "a live trial's topic is kept");
         pg.close().await;
     });
@@ -596,7 +803,10 @@ fn provisioning_time_median_of_20() {
     with_services(|services, engine| async move {
         let network = TestNetwork::contained(&engine, &unique("bench")).await;
         for (label, kinds) in [
-            ("database + topics", vec![ServiceKind::Postgres, ServiceKind::Kafka]),
+            (
+                "database + topics",
+                vec![ServiceKind::Postgres, ServiceKind::Kafka],
+            ),
             ("database + topics + redis", ServiceKind::ALL.to_vec()),
         ] {
             let spec = spec_with(&kinds);
@@ -609,7 +819,10 @@ fn provisioning_time_median_of_20() {
                     candidate: "probe".into(),
                     trial,
                 };
-                let t = services.provision(&key, &spec, &network.id).await.expect("provision");
+                let t = services
+                    .provision(&key, &spec, &network.id)
+                    .await
+                    .expect("provision");
                 provision.push(t.elapsed);
                 let started = Instant::now();
                 t.release().await.expect("release");
@@ -628,5 +841,35 @@ fn provisioning_time_median_of_20() {
             );
         }
         network.remove(&engine).await;
+    });
+}
+
+/// `cargo test -p racebench-runner --test services -- --ignored --nocapture broker_binary`
+#[test]
+#[ignore = "builds the broker from nothing: about 15 minutes on 2 cores"]
+fn broker_binary_builds_from_nothing_into_an_empty_cache_and_is_then_reused() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    // Alone in its process (`--ignored` with this name): nothing else reads the variable.
+    std::env::set_var("RACEBENCH_CACHE_DIR", cache.path());
+    rt().block_on(async {
+        let started = Instant::now();
+        let binary = ensure_nisshi(&mut |line| {
+            if !line.starts_with("Compiling") && !line.starts_with("Downloaded") {
+                eprintln!("  {line}");
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        println!(
+            "nisshi built from nothing in {} s",
+            started.elapsed().as_secs()
+        );
+        assert!(binary.starts_with(cache.path()), "{}", binary.display());
+        let again = Instant::now();
+        assert_eq!(ensure_nisshi(&mut |_| {}).await.expect("reuse"), binary);
+        assert!(
+            again.elapsed() < Duration::from_secs(5),
+            "the second call reuses the binary"
+        );
     });
 }

@@ -45,7 +45,9 @@ pub async fn clean(args: CleanArgs) -> anyhow::Result<i32> {
         volumes.len()
     );
     if args.images {
-        let removed = engine.remove_images_with_label(labels::CONTENT_HASH).await?;
+        let removed = engine
+            .remove_images_with_label(labels::CONTENT_HASH)
+            .await?;
         println!("removed {removed} image(s)");
     }
     Ok(exit_code::SUCCESS)

@@ -49,9 +49,9 @@ pub fn builtin_candidates(
     let id = datapoint.spec.id.clone();
     let mut out = Vec::new();
     let read = |path: &Path| -> anyhow::Result<Arc<String>> {
-        Ok(Arc::new(std::fs::read_to_string(path).with_context(|| {
-            format!("failed to read the patch {}", path.display())
-        })?))
+        Ok(Arc::new(std::fs::read_to_string(path).with_context(
+            || format!("failed to read the patch {}", path.display()),
+        )?))
     };
     if reference {
         out.push(CandidatePatch {
@@ -116,8 +116,12 @@ pub async fn launch(
         None => {
             let run_id = run::new_run_id();
             let layout = RunLayout::new(options.results.join(&run_id));
-            std::fs::create_dir_all(layout.root())
-                .with_context(|| format!("failed to create the results folder {}", layout.root().display()))?;
+            std::fs::create_dir_all(layout.root()).with_context(|| {
+                format!(
+                    "failed to create the results folder {}",
+                    layout.root().display()
+                )
+            })?;
             let manifest = RunManifest {
                 format: RESULTS_FORMAT,
                 run_id,
@@ -142,7 +146,10 @@ pub async fn launch(
     .await?;
     match &base.origin {
         BaseOrigin::Present => {}
-        BaseOrigin::Pulled => output::status(format!("base image pulled in {:.0?}", base_started.elapsed())),
+        BaseOrigin::Pulled => output::status(format!(
+            "base image pulled in {:.0?}",
+            base_started.elapsed()
+        )),
         BaseOrigin::Bootstrapped { tool, seconds } => {
             output::status(format!("base image created with {tool} in {seconds}s"))
         }
@@ -234,11 +241,22 @@ pub async fn launch(
         }
     });
     let provider = services.as_ref().map(|s| s.provider());
-    let outcome = run::run(&engine, provider, &config, &jobs, manifest, interrupt_rx, event_tx).await;
+    let outcome = run::run(
+        &engine,
+        provider,
+        &config,
+        &jobs,
+        manifest,
+        interrupt_rx,
+        event_tx,
+    )
+    .await;
     let _ = printer.await;
     if let Some(services) = services {
         if let Err(e) = services.stop_started().await {
-            output::warning(format!("failed to stop the services this run started: {e:#}"));
+            output::warning(format!(
+                "failed to stop the services this run started: {e:#}"
+            ));
         }
     }
     ctrl_c.abort();
@@ -247,7 +265,12 @@ pub async fn launch(
 }
 
 /// Builds or reuses a datapoint image, keeping the build output in a log file.
-async fn build_image_logged(engine: &Engine, dp: &Datapoint, base_id: &str, log_path: &Path) -> anyhow::Result<String> {
+async fn build_image_logged(
+    engine: &Engine,
+    dp: &Datapoint,
+    base_id: &str,
+    log_path: &Path,
+) -> anyhow::Result<String> {
     let id = &dp.spec.id;
     if let Some(parent) = log_path.parent() {
         std::fs::create_dir_all(parent)?;
@@ -259,10 +282,19 @@ async fn build_image_logged(engine: &Engine, dp: &Datapoint, base_id: &str, log_
         let _ = writeln!(log, "{line}");
     })
     .await
-    .with_context(|| format!("failed to build the image of datapoint {id} (log: {})", log_path.display()))?;
+    .with_context(|| {
+        format!(
+            "failed to build the image of datapoint {id} (log: {})",
+            log_path.display()
+        )
+    })?;
     match image.provenance {
         Provenance::Reused => output::status(format!("image {} (reused)", image.tag)),
-        Provenance::Built => output::status(format!("image {} built in {:.1?}", image.tag, started.elapsed())),
+        Provenance::Built => output::status(format!(
+            "image {} built in {:.1?}",
+            image.tag,
+            started.elapsed()
+        )),
     }
     Ok(image.tag)
 }

@@ -1,6 +1,5 @@
 //! `racebench run`: candidates against datapoints, then a graded summary.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -67,7 +66,8 @@ fn from_flags(ctx: &Context, args: &RunArgs) -> anyhow::Result<Vec<Selection>> {
     datapoints
         .into_iter()
         .map(|dp| {
-            let mut candidates = builtin_candidates(&dp, args.reference, args.no_patch, args.decoys)?;
+            let mut candidates =
+                builtin_candidates(&dp, args.reference, args.no_patch, args.decoys)?;
             for (id, text) in &patches {
                 candidates.push(CandidatePatch {
                     candidate: racebench_model::Candidate {
@@ -82,12 +82,19 @@ fn from_flags(ctx: &Context, args: &RunArgs) -> anyhow::Result<Vec<Selection>> {
                     patch: Some(text.clone()),
                 });
             }
-            Ok(Selection { datapoint: dp, candidates })
+            Ok(Selection {
+                datapoint: dp,
+                candidates,
+            })
         })
         .collect()
 }
 
-fn from_predictions(ctx: &Context, path: &PathBuf, only: &[String]) -> anyhow::Result<Vec<Selection>> {
+fn from_predictions(
+    ctx: &Context,
+    path: &std::path::Path,
+    only: &[String],
+) -> anyhow::Result<Vec<Selection>> {
     let predictions = read_predictions(path)?;
     let all = ctx.datapoints()?;
     let mut selections: Vec<Selection> = Vec::new();
@@ -103,10 +110,16 @@ fn from_predictions(ctx: &Context, path: &PathBuf, only: &[String]) -> anyhow::R
             }
             continue;
         };
-        let entry = match selections.iter_mut().position(|s| &s.datapoint.spec.id == id) {
+        let entry = match selections
+            .iter_mut()
+            .position(|s| &s.datapoint.spec.id == id)
+        {
             Some(i) => &mut selections[i],
             None => {
-                selections.push(Selection { datapoint: dp.clone(), candidates: Vec::new() });
+                selections.push(Selection {
+                    datapoint: dp.clone(),
+                    candidates: Vec::new(),
+                });
                 selections.last_mut().expect("just pushed")
             }
         };
@@ -124,7 +137,10 @@ fn from_predictions(ctx: &Context, path: &PathBuf, only: &[String]) -> anyhow::R
         );
     }
     if selections.is_empty() {
-        anyhow::bail!("{} has no predictions for the selected datapoints", path.display());
+        anyhow::bail!(
+            "{} has no predictions for the selected datapoints",
+            path.display()
+        );
     }
     Ok(selections)
 }
@@ -142,7 +158,13 @@ fn resumed(
         let dp = all
             .iter()
             .find(|d| d.spec.id == candidate.datapoint)
-            .with_context(|| format!("the run needs datapoint {}, which is not in {}", candidate.datapoint, ctx.datapoints_dir.display()))?;
+            .with_context(|| {
+                format!(
+                    "the run needs datapoint {}, which is not in {}",
+                    candidate.datapoint,
+                    ctx.datapoints_dir.display()
+                )
+            })?;
         let patch = match &candidate.patch {
             Some(rel) => Some(Arc::new(
                 std::fs::read_to_string(layout.path(rel))
@@ -150,10 +172,19 @@ fn resumed(
             )),
             None => None,
         };
-        let cp = CandidatePatch { candidate: candidate.clone(), patch };
-        match selections.iter_mut().find(|s| s.datapoint.spec.id == dp.spec.id) {
+        let cp = CandidatePatch {
+            candidate: candidate.clone(),
+            patch,
+        };
+        match selections
+            .iter_mut()
+            .find(|s| s.datapoint.spec.id == dp.spec.id)
+        {
             Some(s) => s.candidates.push(cp),
-            None => selections.push(Selection { datapoint: dp.clone(), candidates: vec![cp] }),
+            None => selections.push(Selection {
+                datapoint: dp.clone(),
+                candidates: vec![cp],
+            }),
         }
     }
     Ok((selections, layout, manifest))

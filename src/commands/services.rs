@@ -20,7 +20,10 @@ pub struct TrialServicesHandle {
 
 impl TrialServicesHandle {
     /// Makes the `needed` services ready, printing what it does.
-    pub async fn start(engine: &Engine, needed: &BTreeSet<ServiceKind>) -> anyhow::Result<TrialServicesHandle> {
+    pub async fn start(
+        engine: &Engine,
+        needed: &BTreeSet<ServiceKind>,
+    ) -> anyhow::Result<TrialServicesHandle> {
         let config = ServicesConfig::from_env()?;
         let services = Services::ensure(engine, &config, needed, &mut |line: &str| {
             output::status(format!("  services: {line}"));
@@ -82,7 +85,11 @@ pub async fn services(args: ServicesArgs) -> anyhow::Result<i32> {
             let statuses = services::status(&engine, &config).await;
             print_statuses(&statuses);
             let running_but_sick = statuses.iter().any(|s| s.state != "absent" && !s.healthy);
-            Ok(if running_but_sick { exit_code::INFRA } else { exit_code::SUCCESS })
+            Ok(if running_but_sick {
+                exit_code::INFRA
+            } else {
+                exit_code::SUCCESS
+            })
         }
         ServicesAction::Build => {
             let images = services::build(&engine, &config, &mut progress).await?;
@@ -95,7 +102,10 @@ pub async fn services(args: ServicesArgs) -> anyhow::Result<i32> {
 }
 
 fn print_statuses(statuses: &[services::ServiceStatus]) {
-    println!("{:<9} {:<19} {:<8} {:<22} health", "service", "name", "state", "address");
+    println!(
+        "{:<9} {:<19} {:<8} {:<22} health",
+        "service", "name", "state", "address"
+    );
     for status in statuses {
         println!("{status}");
     }

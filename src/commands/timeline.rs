@@ -1,2 +1,45 @@
-use crate::args::TimelineArgs;
-pub fn timeline(_args: TimelineArgs) -> anyhow::Result<i32> { anyhow::bail!("not wired yet") }
+//! `racebench timeline`: what a trial's service recorded, in time order, with
+//! the check that passed and the act that failed marked.
+
+use racebench_grader::timeline::{self, choose_trial, load_trial_events};
+
+use crate::args::{TimelineArgs, TimelineFormat};
+use crate::exit_code;
+use crate::output;
+
+pub fn timeline(args: TimelineArgs) -> anyhow::Result<i32> {
+    let run = racebench_grader::load_run(&args.run_dir)?;
+    let Some(chosen) = choose_trial(
+        &run,
+        args.datapoint.as_deref(),
+        args.candidate.as_deref(),
+        args.trial,
+    ) else {
+        anyhow::bail!(
+            "no trial in {} recorded timeline events{}; datapoints record them when their `events` key is set",
+            args.run_dir.display(),
+            match (&args.datapoint, &args.candidate, args.trial) {
+                (None, None, None) => String::new(),
+                _ => " for the datapoint, candidate and trial given".to_string(),
+            }
+        );
+    };
+    let events = load_trial_events(&run, &chosen.datapoint, &chosen.candidate, chosen.trial)?
+        .expect("the chosen trial has events");
+    for (line, why) in &events.skipped {
+        output::warning(format!("{}:{line}: skipped: {why}", events.path.display()));
+    }
+    let timeline = events.timeline();
+    match args.format {
+        TimelineFormat::Text => {
+            println!(
+                "{} {} trial {}",
+                chosen.datapoint, chosen.candidate, chosen.trial
+            );
+            print!("{}", timeline::render_text(&timeline));
+        }
+        TimelineFormat::Json => println!("{}", timeline::to_json(&timeline)),
+        TimelineFormat::Svg => print!("{}", timeline::render_svg(&timeline)),
+    }
+    Ok(exit_code::SUCCESS)
+}

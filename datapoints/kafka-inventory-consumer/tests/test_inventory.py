@@ -32,11 +32,12 @@ def test_stock_never_goes_negative(scenario_factory):
     rng = rng_for("negative")
     low = s.sku("LOW")
     s.seed({low: 10})
-    s.start(1, WAREHOUSE_SYNC_LATENCY_MS=10)
-    s.wait_assigned()
     events = [s.event([(low, -1)]) for _ in range(48)]
     msgs = [(i % 8, ev) for i, ev in enumerate(events)]
     s.produce_concurrently([msgs[i::4] for i in range(4)])
+    # A backlog (the consumer was down): every partition has orders waiting at once.
+    s.start(1, WAREHOUSE_SYNC_LATENCY_MS=10)
+    s.wait_assigned()
     s.wait_processed(len(events))
     stocks = s.stocks()
     moves = s.movements()
@@ -81,14 +82,14 @@ def test_redelivered_event_applied_once(scenario_factory):
     skus = [s.sku(f"D{i}") for i in range(4)]
     initial = {sku: 100 for sku in skus}
     s.seed(initial)
-    s.start(1, WAREHOUSE_SYNC_LATENCY_MS=10)
-    s.wait_assigned()
     events = [s.event([(rng.choice(skus), rng.randint(1, 5))]) for _ in range(40)]
     msgs = []
     for ev in events:
         partition = rng.randrange(4)
         msgs += [(partition, ev), (partition, ev)]
     s.produce(msgs)
+    s.start(1, WAREHOUSE_SYNC_LATENCY_MS=10)
+    s.wait_assigned()
     s.wait_processed(len(events))
     dups = duplicate_movements(s.movements())
     record("redelivered_event_applied_once", applied_twice=len(dups))
@@ -103,12 +104,12 @@ def test_duplicate_across_partitions_applied_once(scenario_factory):
     skus = [s.sku(f"X{i}") for i in range(6)]
     initial = {sku: 100 for sku in skus}
     s.seed(initial)
-    s.start(1, WAREHOUSE_SYNC_LATENCY_MS=10)
-    s.wait_assigned()
     events = [s.event([(rng.choice(skus), rng.randint(1, 5))]) for _ in range(32)]
     first = [(i % 4, ev) for i, ev in enumerate(events)]
     second = [(i % 4 + 4, ev) for i, ev in enumerate(events)]
     s.produce_concurrently([first, second])
+    s.start(1, WAREHOUSE_SYNC_LATENCY_MS=10)
+    s.wait_assigned()
     s.wait_processed(len(events))
     dups = duplicate_movements(s.movements())
     record("duplicate_across_partitions_applied_once", applied_twice=len(dups))

@@ -70,7 +70,9 @@ def service():
                 if time.monotonic() > deadline:
                     pytest.fail("orderflow did not become healthy within 30 s")
                 time.sleep(0.1)
-        yield Service(base)
+        svc = Service(base)
+        _warm_up(svc)
+        yield svc
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -80,6 +82,25 @@ def service():
                 proc.kill()
                 proc.wait()
         log.close()
+
+
+def _warm_up(svc):
+    """A burst of unrelated orders, so the service's connection pool is open
+    before the scenarios: opening connections on a loaded Postgres can take
+    seconds, which would stretch the scenarios' timing."""
+    conn = psycopg2.connect(DATABASE_URL)
+    conn.autocommit = True
+    try:
+        seed(conn, {f"WARMUP-{i}": 1000 for i in range(3)})
+    finally:
+        conn.close()
+    items = [(f"WARMUP-{i}", 1) for i in range(3)]
+    barrier = threading.Barrier(12)
+    calls = [OrderCall(svc, f"warmup-{n:02d}", items, barrier) for n in range(12)]
+    for c in calls:
+        c.start()
+    for c in calls:
+        c.done.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")
@@ -128,6 +149,19 @@ def blocked_by(db, locker_pid):
     return len(blocked)
 
 
+def busy_backends(db, exclude):
+    """Backends of this database doing something (not idle, not waiting for a
+    lock), other than the pids in `exclude`: a sign the service still makes
+    progress, however slowly."""
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND backend_type = 'client backend' "
+                    "AND pid <> pg_backend_pid() AND NOT (pid = ANY(%s)) "
+                    "AND state IS DISTINCT FROM 'idle' "
+                    "AND wait_event_type IS DISTINCT FROM 'Lock'", (list(exclude),))
+        return cur.fetchone()[0]
+
+
 class RowLock:
     """Holds the inventory row of a SKU locked, as a busy checkout would."""
 
@@ -164,15 +198,16 @@ def wait_until(pred, timeout, interval=0.02):
     return pred()
 
 
-def wait_settled(state, target, cap, quiet=1.0, interval=0.02):
-    """Waits until state() >= target, or state() stayed the same for `quiet` seconds, or `cap`."""
+def wait_settled(state, target, cap, quiet=1.5, busy=lambda: 0, interval=0.02):
+    """Waits until state() >= target, or state() stayed the same for `quiet`
+    seconds while busy() saw no database work, or `cap` seconds passed."""
     deadline = time.monotonic() + cap
     last, since = state(), time.monotonic()
     while time.monotonic() < deadline:
         cur = state()
         if cur >= target:
             return cur
-        if cur != last:
+        if cur != last or busy() > 0:
             last, since = cur, time.monotonic()
         elif time.monotonic() - since >= quiet:
             return cur

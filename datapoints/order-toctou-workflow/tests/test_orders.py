@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from conftest import (OUT, SERVICE_LOG, OrderCall, RowLock, reservations_of, seed, stock_of,
-                      wait_settled, wait_until)
+from conftest import (OUT, SERVICE_LOG, OrderCall, RowLock, busy_backends, reservations_of, seed,
+                      stock_of, wait_settled, wait_until)
 
 # --- the seed's scenario: a competing order takes the last KEYBOARD-03 ---------
 
@@ -79,7 +79,10 @@ STAMPEDE_ORDERS = [f"stampede-{i:02d}" for i in range(1, 11)]
 @pytest.fixture(scope="module")
 def webcam_stampede(service, db):
     """Ten orders for CABLE-05 + WEBCAM-07 start together; their WEBCAM-07
-    reservations meet a busy row and go on together when it is released."""
+    reservations meet a busy row and go on together when it is released. The
+    lock is released when all ten wait on it (or are done), or when nothing
+    moved for 1.5 s with no database work going on (a service that lets one
+    order at a time reach the row), or after 15 s."""
     seed(db, STAMPEDE_STOCK)
     barrier = threading.Barrier(len(STAMPEDE_ORDERS))
     calls = {oid: OrderCall(service, oid, [("CABLE-05", 1), ("WEBCAM-07", 1)], barrier)
@@ -88,7 +91,8 @@ def webcam_stampede(service, db):
         for c in calls.values():
             c.start()
         wait_settled(lambda: webcam.waiters(db) + sum(c.done.is_set() for c in calls.values()),
-                     target=len(calls), cap=8, quiet=1.5)
+                     target=len(calls), cap=15, quiet=1.5,
+                     busy=lambda: busy_backends(db, [webcam.pid]))
     for c in calls.values():
         c.done.wait(timeout=30)
     return {

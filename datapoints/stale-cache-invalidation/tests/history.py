@@ -62,26 +62,39 @@ class History:
                 f.write(json.dumps(rec, sort_keys=True) + "\n")
 
 
+def _newest_by_time(entries):
+    """entries: (complete_ns, version, op index); returns the sorted times and,
+    for each, the newest (version, op index) completed up to then."""
+    entries.sort()
+    times, best, top = [], [], (-1, None)
+    for t, version, index in entries:
+        if version > top[0]:
+            top = (version, index)
+        times.append(t)
+        best.append(top)
+    return times, best
+
+
+def _newest_before(table, user, t):
+    if user not in table:
+        return (-1, None)
+    times, best = table[user]
+    i = bisect.bisect_left(times, t)
+    return best[i - 1] if i else (-1, None)
+
+
 def find_stale_reads(ops):
     """Returns one dict per (read, user) that observed an already superseded version."""
     done = [op for op in ops if op["ok"]]
-    # Per user: completion times in order, and the newest version (with the op
-    # that established it) among all operations completed by then.
-    established = {}
+    everything, updates = {}, {}
     for op in done:
         for user, version in op["observed"].items():
-            established.setdefault(user, []).append((op["complete_ns"], version, op["index"]))
-    prefix = {}
-    for user, entries in established.items():
-        entries.sort()
-        times, best = [], []
-        top = (-1, None)
-        for t, version, index in entries:
-            if version > top[0]:
-                top = (version, index)
-            times.append(t)
-            best.append(top)
-        prefix[user] = (times, best)
+            entry = (op["complete_ns"], version, op["index"])
+            everything.setdefault(user, []).append(entry)
+            if op["kind"] == "update":
+                updates.setdefault(user, []).append(entry)
+    everything = {u: _newest_by_time(e) for u, e in everything.items()}
+    updates = {u: _newest_by_time(e) for u, e in updates.items()}
 
     by_index = {op["index"]: op for op in ops}
     stale = []
@@ -89,21 +102,21 @@ def find_stale_reads(ops):
         if op["kind"] == "update":
             continue
         for user, version in op["observed"].items():
-            times, best = prefix[user]
-            i = bisect.bisect_left(times, op["invoke_ns"])
-            if i == 0:
+            newest, by = _newest_before(everything, user, op["invoke_ns"])
+            if newest <= version:
                 continue
-            newest, by = best[i - 1]
-            if newest > version:
-                source = by_index[by]
-                stale.append({
-                    "read": op["index"], "kind": op["kind"], "instance": op["instance"],
-                    "target": op["target"], "user": user, "returned": version, "newest": newest,
-                    "why": "after-update" if source["kind"] == "update" else "after-read",
-                    "established_by": by, "established_by_kind": source["kind"],
-                    "established_on": source["instance"],
-                    "gap_us": (op["invoke_ns"] - source["complete_ns"]) // 1000,
-                })
+            why = "after-read"
+            updated, update_op = _newest_before(updates, user, op["invoke_ns"])
+            if updated > version:
+                why, newest, by = "after-update", updated, update_op
+            source = by_index[by]
+            stale.append({
+                "read": op["index"], "kind": op["kind"], "instance": op["instance"],
+                "target": op["target"], "user": user, "returned": version, "newest": newest,
+                "why": why, "established_by": by, "established_by_kind": source["kind"],
+                "established_on": source["instance"],
+                "gap_us": (op["invoke_ns"] - source["complete_ns"]) // 1000,
+            })
     return stale
 
 
@@ -116,3 +129,36 @@ def describe(stale, limit=5):
             f"({s['established_by_kind']} on {s['established_on']}) {s['gap_us']}us before it was invoked "
             f"[{s['why']}]")
     return "\n".join(lines)
+
+
+def append_events(path, ops, stale, limit=3, before_us=100_000):
+    """Appends timeline events (docs/datapoint-format.md) for the first stale
+    reads: every operation on the affected user from shortly before the
+    version was established until the stale read completed."""
+    by_index = {op["index"]: op for op in ops}
+    with open(path, "a") as f:
+        for s in stale[:limit]:
+            read, source = by_index[s["read"]], by_index[s["established_by"]]
+            start = source["invoke_ns"] - before_us * 1000
+            end = read["complete_ns"]
+            flow = f"user-{s['user']}-v{s['newest']}"
+            for op in ops:
+                if s["user"] not in op["observed"] and op["target"] != f"user:{s['user']}":
+                    continue
+                if op["invoke_ns"] < start or op["invoke_ns"] > end:
+                    continue
+                activity = {"update": "PATCH", "read-profile": "GET profile", "read-team": "GET team page"}[op["kind"]]
+                activity = f"{activity} {op['target']} on {op['instance']}"
+                f.write(json.dumps({"at_us": op["invoke_ns"] // 1000, "flow": flow, "activity": activity,
+                                    "kind": "started", "subject": f"user {s['user']}"}) + "\n")
+                if op["complete_ns"] is None:
+                    continue
+                seen = op["observed"].get(s["user"])
+                if op["index"] == s["read"]:
+                    kind, detail = "failed", f"stale: returned v{seen} after v{s['newest']} was established"
+                elif not op["ok"]:
+                    kind, detail = "failed", op.get("error", "failed")
+                else:
+                    kind, detail = "completed", f"v{seen}"
+                f.write(json.dumps({"at_us": op["complete_ns"] // 1000, "flow": flow, "activity": activity,
+                                    "kind": kind, "subject": f"user {s['user']}", "detail": detail}) + "\n")

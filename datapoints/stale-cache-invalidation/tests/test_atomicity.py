@@ -14,7 +14,7 @@ import threading
 import time
 
 import directory_data
-from history import History, describe, find_stale_reads
+from history import History, append_events, describe, find_stale_reads
 from workload import Recorder, warm
 
 ROUNDS = [1, 8, 11, 21]  # users in different teams; 8 is in two teams
@@ -61,6 +61,7 @@ def test_failed_update_leaves_no_stale_views(fresh, out_dir):
         updater.close()
         history.write(os.path.join(out_dir, "history-test_failed_update_leaves_no_stale_views.jsonl"))
     stale = find_stale_reads(history.ops)
+    append_events(os.path.join(out_dir, "events.jsonl"), history.ops, stale)
     assert not stale, describe(stale) + ("\n" + "\n".join(problems) if problems else "")
     assert not problems, "\n".join(problems)
 

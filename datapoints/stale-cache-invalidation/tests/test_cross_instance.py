@@ -9,7 +9,7 @@ returned an older version than one already established.
 import os
 
 import directory_data
-from history import History, describe, find_stale_reads
+from history import History, append_events, describe, find_stale_reads
 from workload import Recorder, run_mixed, warm
 
 
@@ -23,6 +23,7 @@ def test_no_stale_reads_across_instances(fresh, out_dir):
     history.write(os.path.join(out_dir, "history-test_no_stale_reads_across_instances.jsonl"))
     assert not errors, f"requests failed: {errors[:5]}"
     stale = find_stale_reads(history.ops)
+    append_events(os.path.join(out_dir, "events.jsonl"), history.ops, stale)
     assert not stale, describe(stale)
 
 

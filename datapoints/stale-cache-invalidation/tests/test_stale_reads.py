@@ -9,7 +9,7 @@ is then checked for reads that went back to an older version.
 
 import os
 
-from history import History, describe, find_stale_reads
+from history import History, append_events, describe, find_stale_reads
 from workload import run_mixed, warm
 
 NAME = "test_no_stale_reads_single_instance"
@@ -24,4 +24,5 @@ def test_no_stale_reads_single_instance(fresh, out_dir):
     history.write(os.path.join(out_dir, f"history-{NAME}.jsonl"))
     assert not errors, f"requests failed: {errors[:5]}"
     stale = find_stale_reads(history.ops)
+    append_events(os.path.join(out_dir, "events.jsonl"), history.ops, stale)
     assert not stale, describe(stale)

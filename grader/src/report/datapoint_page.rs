@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use super::display::{
-    css_pct, interval, interval_pct, opt_score, outcome, outcome_words, percent, score, verdict,
+    css_pct, interval, interval_pct, name_of, opt_score, outcome, outcome_words, percent, score,
+    verdict,
 };
 use super::page::{candidate_anchor, timeline_href, trial_href};
 use crate::load::LoadedRun;
@@ -181,11 +182,7 @@ fn patch(
         view.removed = r.patch.removed_lines;
         view.files = r.patch.files.clone();
         view.protected = r.patch.protected.clone();
-        view.method = r
-            .patch
-            .method
-            .and_then(|m| serde_json::to_value(m).ok())
-            .and_then(|v| v.as_str().map(String::from));
+        view.method = r.patch.method.map(name_of);
     }
     let Some(rel) = &c.patch else {
         view.note = Some("no patch: this candidate runs the service as it is".into());

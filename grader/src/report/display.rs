@@ -6,6 +6,14 @@ use racebench_model::Verdict;
 use crate::summary::{TestOutcome, TrialSummary};
 use crate::wilson::Interval;
 
+/// The name serde gives a unit enum value (`completed`, `check_passed`).
+pub(crate) fn name_of<T: serde::Serialize>(value: T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
 /// A score out of 1 with two decimals.
 pub(crate) fn score(value: f64) -> String {
     format!("{value:.2}")

@@ -4,28 +4,28 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("read template {}", path.display())]
+    #[error("failed to read template {}", path.display())]
     ReadTemplate {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("compile the report templates")]
+    #[error("failed to compile the report templates")]
     Templates(#[source] tera::Error),
-    #[error("render template `{template}` for {page}")]
+    #[error("failed to render template `{template}` for {page}")]
     Render {
         template: String,
         page: String,
         #[source]
         source: tera::Error,
     },
-    #[error("create folder {}", path.display())]
+    #[error("failed to create folder {}", path.display())]
     CreateDir {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("write {}", path.display())]
+    #[error("failed to write {}", path.display())]
     Write {
         path: PathBuf,
         #[source]

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::display::name_of;
 use crate::summary::Summary;
 
 /// The run, as the header of every page shows it.
@@ -19,13 +20,9 @@ pub(crate) struct RunHeader {
 
 impl RunHeader {
     pub fn of(summary: &Summary) -> RunHeader {
-        let status = serde_json::to_value(summary.status)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default();
         RunHeader {
             run_id: summary.run_id.clone(),
-            status,
+            status: name_of(summary.status),
             created_at: summary.created_at.clone(),
             finished_at: summary.finished_at.clone(),
             trials: summary.trials_per_candidate,

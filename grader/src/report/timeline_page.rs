@@ -4,10 +4,11 @@
 
 use serde::Serialize;
 
+use super::display::name_of;
 use super::page::{candidate_anchor, datapoint_href, trial_href};
 use crate::load::LoadedRun;
 use crate::summary::CandidateSummary;
-use crate::timeline::{format_ms, load_trial_events, render_svg, render_text, Timeline};
+use crate::timeline::{describe, format_ms, load_trial_events, render_svg, render_text, Timeline};
 
 #[derive(Debug, Serialize)]
 pub(crate) struct TimelineView {
@@ -122,20 +123,7 @@ pub(crate) fn build(
                     .iter()
                     .map(|&i| {
                         let e = &timeline.events[i];
-                        format!(
-                            "T+{}ms · {} · {} {}{}",
-                            format_ms(e.t_ms),
-                            e.flow,
-                            e.activity,
-                            serde_json::to_value(e.kind)
-                                .ok()
-                                .and_then(|v| v.as_str().map(String::from))
-                                .unwrap_or_default(),
-                            e.detail
-                                .as_deref()
-                                .map(|d| format!(": {d}"))
-                                .unwrap_or_default()
-                        )
+                        format!("T+{}ms · {} · {}", format_ms(e.t_ms), e.flow, describe(e))
                     })
                     .collect(),
             })
@@ -143,27 +131,16 @@ pub(crate) fn build(
         events: timeline
             .events
             .iter()
-            .map(|e| {
-                let word = |v: serde_json::Value| v.as_str().map(String::from).unwrap_or_default();
-                EventRow {
-                    t: format_ms(e.t_ms),
-                    flow: e.flow.clone(),
-                    activity: e.activity.clone(),
-                    subject: e.subject.clone().unwrap_or_default(),
-                    kind: serde_json::to_value(e.kind).map(word).unwrap_or_default(),
-                    role: e
-                        .role
-                        .and_then(|r| serde_json::to_value(r).ok())
-                        .map(word)
-                        .unwrap_or_default(),
-                    detail: e.detail.clone().unwrap_or_default(),
-                    marker: e.marker.map(|m| m.label()),
-                    marker_class: e
-                        .marker
-                        .and_then(|m| serde_json::to_value(m).ok())
-                        .map(word)
-                        .unwrap_or_default(),
-                }
+            .map(|e| EventRow {
+                t: format_ms(e.t_ms),
+                flow: e.flow.clone(),
+                activity: e.activity.clone(),
+                subject: e.subject.clone().unwrap_or_default(),
+                kind: name_of(e.kind),
+                role: e.role.map(name_of).unwrap_or_default(),
+                detail: e.detail.clone().unwrap_or_default(),
+                marker: e.marker.map(|m| m.label()),
+                marker_class: e.marker.map(name_of).unwrap_or_default(),
             })
             .collect(),
         skipped: events

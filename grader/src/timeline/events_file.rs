@@ -28,13 +28,13 @@ impl TrialEvents {
 /// Why a trial's events could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum TimelineError {
-    #[error("find trial {trial} of candidate `{candidate}` on datapoint `{datapoint}` in the run")]
+    #[error("failed to find trial {trial} of candidate `{candidate}` on datapoint `{datapoint}` in the run")]
     NoTrial {
         datapoint: String,
         candidate: String,
         trial: u32,
     },
-    #[error("read events file {}", path.display())]
+    #[error("failed to read events file {}", path.display())]
     Read {
         path: PathBuf,
         #[source]

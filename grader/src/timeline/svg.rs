@@ -10,7 +10,7 @@ use std::fmt::Write;
 use racebench_model::{EventKind, EventRole};
 
 use super::build::{Marker, Timeline};
-use super::text::format_ms;
+use super::text::{describe, format_ms};
 use crate::escape::xml;
 
 const WIDTH: f64 = 1120.0;
@@ -411,7 +411,7 @@ pub fn render_svg(t: &Timeline) -> String {
             .iter()
             .map(|&i| {
                 let e = &t.events[i];
-                let mut line = format!("T+{}ms {}", format_ms(e.t_ms), super::text::describe(e));
+                let mut line = format!("T+{}ms {}", format_ms(e.t_ms), describe(e));
                 if let Some(m) = e.marker {
                     let _ = write!(line, " ← {}", m.label());
                 }

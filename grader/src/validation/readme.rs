@@ -9,14 +9,16 @@ pub const RATES_END: &str = "<!-- racebench:rates:end -->";
 /// Why the rates section could not be replaced.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MarkersError {
-    #[error("find `{missing}` to close the rates section (the README has only `{present}`); add it or remove the other")]
+    #[error("failed to find `{missing}` to close the rates section (the README has only `{present}`); add it or remove the other")]
     Unpaired {
         present: &'static str,
         missing: &'static str,
     },
-    #[error("use the rates markers: `{RATES_END}` comes before `{RATES_START}`; swap them")]
+    #[error(
+        "failed to use the rates markers: `{RATES_END}` comes before `{RATES_START}`; swap them"
+    )]
     Reversed,
-    #[error("use the rates markers: they appear more than once; keep one pair")]
+    #[error("failed to use the rates markers: they appear more than once; keep one pair")]
     Repeated,
 }
 

@@ -119,7 +119,10 @@ not json: panic: test timed out after 30s
     #[test]
     fn folds_events_into_records() {
         let records = parse_go_test_json(STREAM).unwrap();
-        let summary: Vec<_> = records.iter().map(|r| (r.name.as_str(), r.outcome)).collect();
+        let summary: Vec<_> = records
+            .iter()
+            .map(|r| (r.name.as_str(), r.outcome))
+            .collect();
         assert_eq!(
             summary,
             [
@@ -134,7 +137,10 @@ not json: panic: test timed out after 30s
             records[0].message.as_deref(),
             Some("inv_test.go:42: lost updates: expected 126, got 98")
         );
-        assert_eq!(records[3].message.as_deref(), Some("the test started but never finished"));
+        assert_eq!(
+            records[3].message.as_deref(),
+            Some("the test started but never finished")
+        );
     }
 
     #[test]

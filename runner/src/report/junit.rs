@@ -33,8 +33,7 @@ pub fn parse_junit(xml: &str) -> Result<Vec<TestRecord>, ReportError> {
             Event::Start(e) | Event::Empty(e)
                 if current.is_some() && is_outcome(e.name().as_ref()) =>
             {
-                let started = matches!(event_kind(&e), Some(_));
-                if let (Some(record), true) = (current.as_mut(), started) {
+                if let Some(record) = current.as_mut() {
                     apply_outcome(record, &e);
                 }
                 in_detail = true;
@@ -161,7 +160,10 @@ E       AssertionError: expected 126, got 98</failure></testcase>
     #[test]
     fn reads_pytest_outcomes_durations_and_messages() {
         let records = parse_junit(PYTEST).unwrap();
-        let summary: Vec<_> = records.iter().map(|r| (r.name.as_str(), r.outcome)).collect();
+        let summary: Vec<_> = records
+            .iter()
+            .map(|r| (r.name.as_str(), r.outcome))
+            .collect();
         assert_eq!(
             summary,
             [
@@ -174,8 +176,14 @@ E       AssertionError: expected 126, got 98</failure></testcase>
         assert_eq!(records[0].duration_ms, Some(1250));
         assert_eq!(records[0].classname.as_deref(), Some("test_inventory"));
         let message = records[1].message.as_deref().unwrap();
-        assert!(message.starts_with("AssertionError: expected 126, got 98"), "{message}");
-        assert!(message.contains("> "), "body text is kept and unescaped: {message}");
+        assert!(
+            message.starts_with("AssertionError: expected 126, got 98"),
+            "{message}"
+        );
+        assert!(
+            message.contains("> "),
+            "body text is kept and unescaped: {message}"
+        );
         assert_eq!(records[3].message.as_deref(), Some("needs more cores"));
     }
 

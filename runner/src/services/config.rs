@@ -77,11 +77,15 @@ pub const READY_ENV: &str = "RACEBENCH_SERVICES_READY_SECS";
 impl ServicesConfig {
     /// Reads the `RACEBENCH_*` variables of the process environment.
     pub fn from_env() -> Result<ServicesConfig, ServiceError> {
-        ServicesConfig::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        ServicesConfig::from_lookup(|name| {
+            std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+        })
     }
 
     /// Like [`from_env`](Self::from_env) with a custom variable lookup (for tests).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<ServicesConfig, ServiceError> {
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<ServicesConfig, ServiceError> {
         let mut config = ServicesConfig::default();
         for (kind, admin_var, trial_var, image_var) in ENV_VARS {
             let admin = lookup(admin_var);
@@ -145,7 +149,9 @@ impl ServicesConfig {
     /// Whether every service racebench hands to trials runs in a container it
     /// manages, so trial networks can stay internal.
     pub fn fully_contained(&self) -> bool {
-        ServiceKind::ALL.iter().all(|k| self.source(*k).is_managed())
+        ServiceKind::ALL
+            .iter()
+            .all(|k| self.source(*k).is_managed())
     }
 }
 
@@ -155,7 +161,9 @@ fn default_trial_address(kind: ServiceKind, admin: &str) -> Result<String, Strin
         ServiceKind::Kafka => {
             let first = admin.split(',').next().unwrap_or_default().trim();
             if first.is_empty() || !first.contains(':') {
-                return Err(format!("`{admin}` is not a bootstrap list like `broker:9092`"));
+                return Err(format!(
+                    "`{admin}` is not a bootstrap list like `broker:9092`"
+                ));
             }
             Ok(admin.trim().to_string())
         }
@@ -180,13 +188,17 @@ pub struct ServiceUrl {
 
 impl ServiceUrl {
     pub fn parse(url: &str) -> Result<ServiceUrl, String> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| format!("`{url}` is not a URL like scheme://user:password@host:port/name"))?;
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            format!("`{url}` is not a URL like scheme://user:password@host:port/name")
+        })?;
         let default_port = match scheme {
             "postgres" | "postgresql" => 5432,
             "redis" => 6379,
-            other => return Err(format!("unsupported scheme `{other}`; use postgres:// or redis://")),
+            other => {
+                return Err(format!(
+                    "unsupported scheme `{other}`; use postgres:// or redis://"
+                ))
+            }
         };
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         let path = path.split('?').next().unwrap_or_default().to_string();
@@ -204,7 +216,8 @@ impl ServiceUrl {
         let (host, port) = match hostport.rsplit_once(':') {
             Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
                 h.to_string(),
-                p.parse::<u16>().map_err(|_| format!("`{p}` in `{url}` is not a port"))?,
+                p.parse::<u16>()
+                    .map_err(|_| format!("`{p}` in `{url}` is not a port"))?,
             ),
             _ => (hostport.to_string(), default_port),
         };
@@ -228,7 +241,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<ServicesConfig, ServiceError> {
-        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         ServicesConfig::from_lookup(|name| vars.get(name).cloned())
     }
 
@@ -242,7 +258,10 @@ mod tests {
     #[test]
     fn external_urls_give_trials_their_host_and_port_unless_overridden() {
         let c = config(&[
-            ("RACEBENCH_POSTGRES_URL", "postgres://admin:pw@db.internal:6543/postgres"),
+            (
+                "RACEBENCH_POSTGRES_URL",
+                "postgres://admin:pw@db.internal:6543/postgres",
+            ),
             ("RACEBENCH_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
             ("RACEBENCH_KAFKA_TRIAL_BOOTSTRAP", "broker:9092"),
             ("RACEBENCH_REDIS_IMAGE", "redis:7"),
@@ -262,28 +281,56 @@ mod tests {
                 for_trials: "broker:9092".into()
             }
         );
-        assert_eq!(c.redis, ServiceSource::Managed { image: Some("redis:7".into()) });
+        assert_eq!(
+            c.redis,
+            ServiceSource::Managed {
+                image: Some("redis:7".into())
+            }
+        );
         assert!(!c.fully_contained());
     }
 
     #[test]
     fn url_and_image_for_one_service_is_refused_naming_both_variables() {
-        let err = config(&[("RACEBENCH_REDIS_URL", "redis://h:1"), ("RACEBENCH_REDIS_IMAGE", "redis:7")]).unwrap_err();
-        assert!(err.to_string().contains("RACEBENCH_REDIS_URL and RACEBENCH_REDIS_IMAGE"), "{err}");
+        let err = config(&[
+            ("RACEBENCH_REDIS_URL", "redis://h:1"),
+            ("RACEBENCH_REDIS_IMAGE", "redis:7"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("RACEBENCH_REDIS_URL and RACEBENCH_REDIS_IMAGE"),
+            "{err}"
+        );
     }
 
     #[test]
     fn trial_address_without_external_server_is_refused() {
         let err = config(&[("RACEBENCH_REDIS_TRIAL_ADDR", "redis:6379")]).unwrap_err();
-        assert!(err.to_string().contains("RACEBENCH_REDIS_TRIAL_ADDR"), "{err}");
+        assert!(
+            err.to_string().contains("RACEBENCH_REDIS_TRIAL_ADDR"),
+            "{err}"
+        );
     }
 
     #[test]
     fn urls_parse_with_and_without_credentials_and_ports() {
         let u = ServiceUrl::parse("redis://:secret@cache:7000/3").unwrap();
-        assert_eq!((u.user, u.password.as_deref(), u.host.as_str(), u.port, u.path.as_str()), (None, Some("secret"), "cache", 7000, "3"));
+        assert_eq!(
+            (
+                u.user,
+                u.password.as_deref(),
+                u.host.as_str(),
+                u.port,
+                u.path.as_str()
+            ),
+            (None, Some("secret"), "cache", 7000, "3")
+        );
         let u = ServiceUrl::parse("postgresql://db/app?sslmode=disable").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("db", 5432, "app"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("db", 5432, "app")
+        );
         assert!(ServiceUrl::parse("mysql://x").is_err());
         assert!(ServiceUrl::parse("postgres://u@:5432/x").is_err());
     }

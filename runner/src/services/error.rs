@@ -44,7 +44,9 @@ pub enum ServiceError {
         exit_code: Option<i64>,
         log_tail: String,
     },
-    #[error("{kind} is needed but was not started; run `racebench services up` or let the run start it")]
+    #[error(
+        "{kind} is needed but was not started; run `racebench services up` or let the run start it"
+    )]
     NotStarted { kind: ServiceKind },
     #[error("failed to {action} in postgres: {message}")]
     Postgres { action: String, message: String },
@@ -54,7 +56,9 @@ pub enum ServiceError {
     Redis { action: String, message: String },
     #[error("every redis database index is in use by a running trial ({count}); raise `--databases` or run fewer trials at once")]
     RedisExhausted { count: u32 },
-    #[error("the trial network {network} is not internal; create it with `create_contained_network`")]
+    #[error(
+        "the trial network {network} is not internal; create it with `create_contained_network`"
+    )]
     NetworkNotContained { network: String },
 }
 

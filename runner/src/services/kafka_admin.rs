@@ -65,7 +65,11 @@ impl KafkaAdmin {
     /// resolve from here.
     pub fn external(bootstrap: &str) -> KafkaAdmin {
         KafkaAdmin {
-            bootstrap: bootstrap.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            bootstrap: bootstrap
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
             single_broker: false,
             timeout: Duration::from_secs(15),
         }
@@ -73,13 +77,19 @@ impl KafkaAdmin {
 
     /// Creates the topics (name, partitions) with replication factor 1. A
     /// topic that exists already is an error unless `exist_ok`.
-    pub async fn create_topics(&self, topics: &[(String, i32)], exist_ok: bool) -> Result<(), ServiceError> {
+    pub async fn create_topics(
+        &self,
+        topics: &[(String, i32)],
+        exist_ok: bool,
+    ) -> Result<(), ServiceError> {
         if topics.is_empty() {
             return Ok(());
         }
         let what = "create topics";
-        let meta = self.metadata(Some(&[])).await.map_err(|e| ServiceError::kafka(what, e))?;
-        let mut conn = self.connect_node(&meta, meta.controller).await.map_err(|e| ServiceError::kafka(what, e))?;
+        let mut conn = self
+            .controller()
+            .await
+            .map_err(|e| ServiceError::kafka(what, e))?;
         let mut w = Writer::default();
         w.array(topics.len());
         for (name, partitions) in topics {
@@ -91,19 +101,28 @@ impl KafkaAdmin {
         }
         w.i32(self.timeout.as_millis() as i32);
         w.bool(false);
-        let body = conn.call(API_CREATE_TOPICS, 2, w.0).await.map_err(|e| ServiceError::kafka(what, e))?;
+        let body = conn
+            .call(API_CREATE_TOPICS, 2, w.0)
+            .await
+            .map_err(|e| ServiceError::kafka(what, e))?;
         let mut r = Reader::new(&body);
         let parse = |r: &mut Reader| -> Result<Vec<(String, i16, Option<String>)>, String> {
             r.i32()?; // throttle
             let n = r.array()?;
-            (0..n).map(|_| Ok((r.string()?, r.i16()?, r.nullable_string()?))).collect()
+            (0..n)
+                .map(|_| Ok((r.string()?, r.i16()?, r.nullable_string()?)))
+                .collect()
         };
         let results = parse(&mut r).map_err(|e| ServiceError::kafka(what, e))?;
         for (name, code, message) in results {
             if code != 0 && !(exist_ok && code == TOPIC_ALREADY_EXISTS) {
                 return Err(ServiceError::kafka(
                     format!("create topic {name}"),
-                    format!("{} ({})", message.unwrap_or_else(|| error_name(code).to_string()), code),
+                    format!(
+                        "{} ({})",
+                        message.unwrap_or_else(|| error_name(code).to_string()),
+                        code
+                    ),
                 ));
             }
         }
@@ -112,8 +131,15 @@ impl KafkaAdmin {
 
     /// Every topic whose name starts with `prefix`.
     pub async fn topics_with_prefix(&self, prefix: &str) -> Result<Vec<TopicInfo>, ServiceError> {
-        let meta = self.metadata(None).await.map_err(|e| ServiceError::kafka("list topics", e))?;
-        Ok(meta.topics.into_iter().filter(|t| t.name.starts_with(prefix)).collect())
+        let meta = self
+            .metadata(None)
+            .await
+            .map_err(|e| ServiceError::kafka("list topics", e))?;
+        Ok(meta
+            .topics
+            .into_iter()
+            .filter(|t| t.name.starts_with(prefix))
+            .collect())
     }
 
     /// Deletes topics; unknown ones are fine.
@@ -122,15 +148,20 @@ impl KafkaAdmin {
             return Ok(());
         }
         let what = "delete topics";
-        let meta = self.metadata(Some(&[])).await.map_err(|e| ServiceError::kafka(what, e))?;
-        let mut conn = self.connect_node(&meta, meta.controller).await.map_err(|e| ServiceError::kafka(what, e))?;
+        let mut conn = self
+            .controller()
+            .await
+            .map_err(|e| ServiceError::kafka(what, e))?;
         let mut w = Writer::default();
         w.array(names.len());
         for name in names {
             w.string(name);
         }
         w.i32(self.timeout.as_millis() as i32);
-        let body = conn.call(API_DELETE_TOPICS, 1, w.0).await.map_err(|e| ServiceError::kafka(what, e))?;
+        let body = conn
+            .call(API_DELETE_TOPICS, 1, w.0)
+            .await
+            .map_err(|e| ServiceError::kafka(what, e))?;
         let mut r = Reader::new(&body);
         let parse = |r: &mut Reader| -> Result<Vec<(String, i16)>, String> {
             r.i32()?;
@@ -139,7 +170,10 @@ impl KafkaAdmin {
         };
         for (name, code) in parse(&mut r).map_err(|e| ServiceError::kafka(what, e))? {
             if code != 0 && code != UNKNOWN_TOPIC_OR_PARTITION {
-                return Err(ServiceError::kafka(format!("delete topic {name}"), format!("{} ({code})", error_name(code))));
+                return Err(ServiceError::kafka(
+                    format!("delete topic {name}"),
+                    format!("{} ({code})", error_name(code)),
+                ));
             }
         }
         Ok(())
@@ -147,16 +181,28 @@ impl KafkaAdmin {
 
     /// Consumer groups whose id starts with `prefix`; `None` when the broker
     /// cannot list groups.
-    pub async fn groups_with_prefix(&self, prefix: &str) -> Result<Option<Vec<String>>, ServiceError> {
+    pub async fn groups_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Option<Vec<String>>, ServiceError> {
         let what = "list consumer groups";
-        let meta = self.metadata(Some(&[])).await.map_err(|e| ServiceError::kafka(what, e))?;
+        let meta = self
+            .metadata(Some(&[]))
+            .await
+            .map_err(|e| ServiceError::kafka(what, e))?;
         let mut groups = BTreeSet::new();
         for node in self.node_ids(&meta) {
-            let mut conn = self.connect_node(&meta, node).await.map_err(|e| ServiceError::kafka(what, e))?;
+            let mut conn = self
+                .connect_node(&meta, node)
+                .await
+                .map_err(|e| ServiceError::kafka(what, e))?;
             if !conn.supports(API_LIST_GROUPS) {
                 return Ok(None);
             }
-            let body = conn.call(API_LIST_GROUPS, 1, Vec::new()).await.map_err(|e| ServiceError::kafka(what, e))?;
+            let body = conn
+                .call(API_LIST_GROUPS, 1, Vec::new())
+                .await
+                .map_err(|e| ServiceError::kafka(what, e))?;
             let mut r = Reader::new(&body);
             let parse = |r: &mut Reader| -> Result<(i16, Vec<String>), String> {
                 r.i32()?;
@@ -173,7 +219,10 @@ impl KafkaAdmin {
             };
             let (code, found) = parse(&mut r).map_err(|e| ServiceError::kafka(what, e))?;
             if code != 0 {
-                return Err(ServiceError::kafka(what, format!("{} ({code})", error_name(code))));
+                return Err(ServiceError::kafka(
+                    what,
+                    format!("{} ({code})", error_name(code)),
+                ));
             }
             groups.extend(found.into_iter().filter(|g| g.starts_with(prefix)));
         }
@@ -187,18 +236,26 @@ impl KafkaAdmin {
             return Ok(true);
         }
         let what = "delete consumer groups";
-        let meta = self.metadata(Some(&[])).await.map_err(|e| ServiceError::kafka(what, e))?;
+        let meta = self
+            .metadata(Some(&[]))
+            .await
+            .map_err(|e| ServiceError::kafka(what, e))?;
         let mut by_coordinator: BTreeMap<i32, Vec<String>> = BTreeMap::new();
         for group in groups {
             let node = if self.single_broker {
                 meta.controller
             } else {
-                self.coordinator(&meta, group).await.map_err(|e| ServiceError::kafka(what, e))?
+                self.coordinator(&meta, group)
+                    .await
+                    .map_err(|e| ServiceError::kafka(what, e))?
             };
             by_coordinator.entry(node).or_default().push(group.clone());
         }
         for (node, groups) in by_coordinator {
-            let mut conn = self.connect_node(&meta, node).await.map_err(|e| ServiceError::kafka(what, e))?;
+            let mut conn = self
+                .connect_node(&meta, node)
+                .await
+                .map_err(|e| ServiceError::kafka(what, e))?;
             if !conn.supports(API_DELETE_GROUPS) {
                 return Ok(false);
             }
@@ -207,7 +264,10 @@ impl KafkaAdmin {
             for g in &groups {
                 w.string(g);
             }
-            let body = conn.call(API_DELETE_GROUPS, 1, w.0).await.map_err(|e| ServiceError::kafka(what, e))?;
+            let body = conn
+                .call(API_DELETE_GROUPS, 1, w.0)
+                .await
+                .map_err(|e| ServiceError::kafka(what, e))?;
             let mut r = Reader::new(&body);
             let parse = |r: &mut Reader| -> Result<Vec<(String, i16)>, String> {
                 r.i32()?;
@@ -216,7 +276,10 @@ impl KafkaAdmin {
             };
             for (group, code) in parse(&mut r).map_err(|e| ServiceError::kafka(what, e))? {
                 if code != 0 && code != GROUP_ID_NOT_FOUND {
-                    return Err(ServiceError::kafka(format!("delete consumer group {group}"), format!("{} ({code})", error_name(code))));
+                    return Err(ServiceError::kafka(
+                        format!("delete consumer group {group}"),
+                        format!("{} ({code})", error_name(code)),
+                    ));
                 }
             }
         }
@@ -235,7 +298,10 @@ impl KafkaAdmin {
         r.nullable_string()?;
         let node = r.i32()?;
         if code != 0 {
-            return Err(format!("finding the coordinator of {group}: {} ({code})", error_name(code)));
+            return Err(format!(
+                "finding the coordinator of {group}: {} ({code})",
+                error_name(code)
+            ));
         }
         Ok(node)
     }
@@ -260,7 +326,11 @@ impl KafkaAdmin {
         Err(last)
     }
 
-    async fn metadata_from(&self, address: &str, topics: Option<&[String]>) -> Result<Metadata, String> {
+    async fn metadata_from(
+        &self,
+        address: &str,
+        topics: Option<&[String]>,
+    ) -> Result<Metadata, String> {
         let mut conn = Conn::open(address, self.timeout).await?;
         let mut w = Writer::default();
         match topics {
@@ -277,14 +347,23 @@ impl KafkaAdmin {
         parse_metadata(&body)
     }
 
+    /// A connection to the controller (for the managed single broker, straight
+    /// to it without asking for metadata first).
+    async fn controller(&self) -> Result<Conn, String> {
+        if self.single_broker {
+            return Conn::open(&self.bootstrap[0], self.timeout).await;
+        }
+        let meta = self.metadata(Some(&[])).await?;
+        self.connect_node(&meta, meta.controller).await
+    }
+
     async fn connect_node(&self, meta: &Metadata, node: i32) -> Result<Conn, String> {
         let address = if self.single_broker {
             self.bootstrap[0].clone()
         } else {
-            meta.brokers
-                .get(&node)
-                .cloned()
-                .ok_or_else(|| format!("the metadata names broker {node} but lists no address for it"))?
+            meta.brokers.get(&node).cloned().ok_or_else(|| {
+                format!("the metadata names broker {node} but lists no address for it")
+            })?
         };
         Conn::open(&address, self.timeout).await
     }
@@ -371,7 +450,10 @@ impl Conn {
         let mut r = Reader::new(&body);
         let code = r.i16()?;
         if code != 0 {
-            return Err(format!("the broker at {address} refused ApiVersions v0: {} ({code})", error_name(code)));
+            return Err(format!(
+                "the broker at {address} refused ApiVersions v0: {} ({code})",
+                error_name(code)
+            ));
         }
         for _ in 0..r.array()? {
             let key = r.i16()?;
@@ -383,18 +465,31 @@ impl Conn {
     }
 
     fn supports(&self, api: i16) -> bool {
-        let wanted = VERSIONS.iter().find(|(k, _, _)| *k == api).map(|(_, v, _)| *v).unwrap_or(0);
-        self.versions.get(&api).is_some_and(|(min, max)| (*min..=*max).contains(&wanted))
+        let wanted = VERSIONS
+            .iter()
+            .find(|(k, _, _)| *k == api)
+            .map(|(_, v, _)| *v)
+            .unwrap_or(0);
+        self.versions
+            .get(&api)
+            .is_some_and(|(min, max)| (*min..=*max).contains(&wanted))
     }
 
     async fn call(&mut self, api: i16, version: i16, body: Vec<u8>) -> Result<Vec<u8>, String> {
         if !self.supports(api) {
-            let name = VERSIONS.iter().find(|(k, _, _)| *k == api).map(|(_, _, n)| *n).unwrap_or("?");
+            let name = VERSIONS
+                .iter()
+                .find(|(k, _, _)| *k == api)
+                .map(|(_, _, n)| *n)
+                .unwrap_or("?");
             let range = match self.versions.get(&api) {
                 Some((min, max)) => format!("it supports v{min} to v{max}"),
                 None => "it does not support it at all".into(),
             };
-            return Err(format!("the broker at {} does not accept {name} v{version}; {range}", self.address));
+            return Err(format!(
+                "the broker at {} does not accept {name} v{version}; {range}",
+                self.address
+            ));
         }
         self.raw_call(api, version, body).await
     }
@@ -417,7 +512,9 @@ impl Conn {
             self.stream.read_exact(&mut len).await?;
             let len = i32::from_be_bytes(len);
             if !(4..=64 * 1024 * 1024).contains(&len) {
-                return Err(std::io::Error::other(format!("implausible response length {len}")));
+                return Err(std::io::Error::other(format!(
+                    "implausible response length {len}"
+                )));
             }
             let mut response = vec![0u8; len as usize];
             self.stream.read_exact(&mut response).await?;
@@ -425,11 +522,18 @@ impl Conn {
         };
         let response = tokio::time::timeout(self.timeout, exchange)
             .await
-            .map_err(|_| format!("no answer from {address} within {} s", self.timeout.as_secs()))?
+            .map_err(|_| {
+                format!(
+                    "no answer from {address} within {} s",
+                    self.timeout.as_secs()
+                )
+            })?
             .map_err(|e| format!("talking to {address}: {e}"))?;
         let got = i32::from_be_bytes(response[..4].try_into().expect("4 bytes"));
         if got != correlation {
-            return Err(format!("{address} answered request {got}, expected {correlation}"));
+            return Err(format!(
+                "{address} answered request {got}, expected {correlation}"
+            ));
         }
         Ok(response[4..].to_vec())
     }
@@ -473,7 +577,14 @@ impl<'a> Reader<'a> {
     }
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         let end = self.pos.checked_add(n).filter(|e| *e <= self.buf.len());
-        let end = end.ok_or_else(|| format!("truncated response ({} bytes, wanted {} more at {})", self.buf.len(), n, self.pos))?;
+        let end = end.ok_or_else(|| {
+            format!(
+                "truncated response ({} bytes, wanted {} more at {})",
+                self.buf.len(),
+                n,
+                self.pos
+            )
+        })?;
         let slice = &self.buf[self.pos..end];
         self.pos = end;
         Ok(slice)
@@ -482,10 +593,14 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0] != 0)
     }
     fn i16(&mut self) -> Result<i16, String> {
-        Ok(i16::from_be_bytes(self.take(2)?.try_into().expect("2 bytes")))
+        Ok(i16::from_be_bytes(
+            self.take(2)?.try_into().expect("2 bytes"),
+        ))
     }
     fn i32(&mut self) -> Result<i32, String> {
-        Ok(i32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(i32::from_be_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     fn nullable_string(&mut self) -> Result<Option<String>, String> {
         let len = self.i16()?;

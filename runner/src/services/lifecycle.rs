@@ -85,11 +85,17 @@ impl Services {
         }
     }
 
-    async fn bring_up(&mut self, needed: &BTreeSet<ServiceKind>, on_line: &mut dyn FnMut(&str)) -> Result<(), ServiceError> {
+    async fn bring_up(
+        &mut self,
+        needed: &BTreeSet<ServiceKind>,
+        on_line: &mut dyn FnMut(&str),
+    ) -> Result<(), ServiceError> {
         let mut probes = Vec::new();
         for &kind in needed {
             let endpoint = match self.config.source(kind).clone() {
-                ServiceSource::Managed { image } => self.start_managed(kind, image.as_deref(), on_line).await?,
+                ServiceSource::Managed { image } => {
+                    self.start_managed(kind, image.as_deref(), on_line).await?
+                }
                 ServiceSource::External { admin, for_trials } => Endpoint {
                     kind,
                     container: None,
@@ -109,16 +115,31 @@ impl Services {
             let engine = engine.clone();
             async move {
                 let shown = match &endpoint.container {
-                    Some(_) => format!("{} (published at {})", endpoint.trial_address, endpoint.host_address),
+                    Some(_) => format!(
+                        "{} (published at {})",
+                        endpoint.trial_address, endpoint.host_address
+                    ),
                     None => endpoint.host_address.clone(),
                 };
-                wait_ready(&engine, probe, &shown, endpoint.container.as_deref(), deadline).await
+                wait_ready(
+                    &engine,
+                    probe,
+                    &shown,
+                    endpoint.container.as_deref(),
+                    deadline,
+                )
+                .await
             }
         });
         let results = futures_util::future::join_all(waits).await;
         for ((mut endpoint, _), result) in probes.into_iter().zip(results) {
             endpoint.ready_in = result?;
-            on_line(&format!("{} ready at {} ({} ms)", endpoint.kind, endpoint.host_address, endpoint.ready_in.as_millis()));
+            on_line(&format!(
+                "{} ready at {} ({} ms)",
+                endpoint.kind,
+                endpoint.host_address,
+                endpoint.ready_in.as_millis()
+            ));
             self.endpoints.insert(endpoint.kind, endpoint);
         }
         if let Some(pg) = self.postgres.as_mut() {
@@ -126,7 +147,9 @@ impl Services {
         }
         if let Some(kafka) = &self.kafka {
             // Checks that the broker speaks the admin requests racebench uses.
-            kafka.topics_with_prefix(super::naming::TOPIC_PREFIX).await?;
+            kafka
+                .topics_with_prefix(super::naming::TOPIC_PREFIX)
+                .await?;
         }
         if let Some((redis, databases)) = self.redis.as_mut() {
             *databases = redis.database_count().await?;
@@ -142,7 +165,10 @@ impl Services {
                 let url = match self.config.source(ServiceKind::Postgres) {
                     ServiceSource::External { admin, .. } => admin.clone(),
                     ServiceSource::Managed { .. } => {
-                        format!("postgres://{ADMIN_USER}:{ADMIN_PASSWORD}@{}/postgres", endpoint.host_address)
+                        format!(
+                            "postgres://{ADMIN_USER}:{ADMIN_PASSWORD}@{}/postgres",
+                            endpoint.host_address
+                        )
                     }
                 };
                 let admin = PostgresAdmin::new(&url, managed)?;
@@ -165,7 +191,9 @@ impl Services {
                         endpoint.host_address.clone(),
                         Some((Some(ADMIN_USER.into()), ADMIN_PASSWORD.into())),
                     ),
-                    ServiceSource::Managed { image: Some(_) } => RedisAdmin::new(endpoint.host_address.clone(), None),
+                    ServiceSource::Managed { image: Some(_) } => {
+                        RedisAdmin::new(endpoint.host_address.clone(), None)
+                    }
                 };
                 self.redis = Some((admin.clone(), 16));
                 Probe::Redis(admin)
@@ -243,10 +271,15 @@ impl Services {
     }
 
     /// Details of a just-started container, once the engine reports its port.
-    async fn running_details(&self, managed: Managed) -> Result<crate::engine::ContainerDetails, ServiceError> {
+    async fn running_details(
+        &self,
+        managed: Managed,
+    ) -> Result<crate::engine::ContainerDetails, ServiceError> {
         for _ in 0..50 {
             match self.engine.inspect_container(managed.container).await? {
-                Some(d) if d.running && d.host_ports.contains_key(&managed.port_key()) => return Ok(d),
+                Some(d) if d.running && d.host_ports.contains_key(&managed.port_key()) => {
+                    return Ok(d)
+                }
                 Some(d) if !d.running && d.exit_code.is_some_and(|c| c != 0) => {
                     return Err(ServiceError::Exited {
                         kind: managed.kind,
@@ -318,7 +351,9 @@ pub async fn up(
     which: &BTreeSet<ServiceKind>,
     on_line: &mut dyn FnMut(&str),
 ) -> Result<Vec<ServiceStatus>, ServiceError> {
-    Services::ensure(engine, config, which, on_line).await?.keep_running();
+    Services::ensure(engine, config, which, on_line)
+        .await?
+        .keep_running();
     Ok(status(engine, config).await)
 }
 

@@ -87,21 +87,28 @@ impl Managed {
 
 /// The build context of racebench's own image of `kind` (the Kafka one
 /// needs the broker binary, built first if missing).
-async fn build_context(kind: ServiceKind, on_line: &mut dyn FnMut(&str)) -> Result<FileSet, ServiceError> {
+async fn build_context(
+    kind: ServiceKind,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<FileSet, ServiceError> {
     let mut files = FileSet::new();
     match kind {
-        ServiceKind::Postgres => files.add("Dockerfile", POSTGRES_DOCKERFILE.as_bytes().to_vec(), 0o644),
+        ServiceKind::Postgres => {
+            files.add("Dockerfile", POSTGRES_DOCKERFILE.as_bytes().to_vec(), 0o644)
+        }
         ServiceKind::Redis => {
             files.add("Dockerfile", REDIS_DOCKERFILE.as_bytes().to_vec(), 0o644);
             files.add("redis.conf", REDIS_CONF.as_bytes().to_vec(), 0o644);
         }
         ServiceKind::Kafka => {
             let binary = ensure_nisshi(on_line).await?;
-            let bytes = tokio::fs::read(&binary).await.map_err(|e| ServiceError::BrokerBuild {
-                version: super::nisshi::NISSHI_VERSION.into(),
-                message: format!("cannot read {}: {e}", binary.display()),
-                log_tail: String::new(),
-            })?;
+            let bytes = tokio::fs::read(&binary)
+                .await
+                .map_err(|e| ServiceError::BrokerBuild {
+                    version: super::nisshi::NISSHI_VERSION.into(),
+                    message: format!("cannot read {}: {e}", binary.display()),
+                    log_tail: String::new(),
+                })?;
             files.add("Dockerfile", KAFKA_DOCKERFILE.as_bytes().to_vec(), 0o644);
             files.add("nisshi", bytes, 0o755);
         }
@@ -117,16 +124,26 @@ pub async fn ensure_service_image(
     on_line: &mut dyn FnMut(&str),
 ) -> Result<ReadyImage, ServiceError> {
     let image_error = |source| ServiceError::Image { kind, source };
-    let base = ensure_base(engine, &cache_dir().join("base"), on_line).await.map_err(image_error)?;
+    let base = ensure_base(engine, &cache_dir().join("base"), on_line)
+        .await
+        .map_err(image_error)?;
     let context = build_context(kind, on_line).await?;
     let extra = HashMap::from([
         (labels::ROLE.to_string(), "service-image".to_string()),
         (labels::SERVICE.to_string(), kind.as_str().to_string()),
     ]);
     let managed = Managed::of(kind);
-    let image = ensure_image(engine, managed.repo, &context, "Dockerfile", &base.id, extra, |line| on_line(line))
-        .await
-        .map_err(image_error)?;
+    let image = ensure_image(
+        engine,
+        managed.repo,
+        &context,
+        "Dockerfile",
+        &base.id,
+        extra,
+        |line| on_line(line),
+    )
+    .await
+    .map_err(image_error)?;
     if image.provenance == Provenance::Built {
         on_line(&format!("built {}", image.tag));
     }

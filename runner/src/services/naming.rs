@@ -19,7 +19,11 @@ pub struct TrialKey {
 
 impl std::fmt::Display for TrialKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}/{}#{}", self.run_id, self.datapoint, self.candidate, self.trial)
+        write!(
+            f,
+            "{}/{}/{}#{}",
+            self.run_id, self.datapoint, self.candidate, self.trial
+        )
     }
 }
 
@@ -87,7 +91,13 @@ impl TrialNames {
     pub fn topic_variable(topic: &str) -> String {
         let name: String = topic
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
             .collect();
         format!("KAFKA_TOPIC_{name}")
     }
@@ -134,7 +144,9 @@ fn process_exists(pid: u32) -> bool {
     extern "C" {
         fn kill(pid: i32, sig: i32) -> i32;
     }
-    let Ok(pid) = i32::try_from(pid) else { return false };
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
     // SAFETY: signal 0 only checks whether the process exists; nothing is sent.
     if unsafe { kill(pid, 0) } == 0 {
         return true;
@@ -166,15 +178,31 @@ mod tests {
         let a = TrialNames::fresh(&key());
         let b = TrialNames::fresh(&key());
         assert_ne!(a.token, b.token);
-        assert!(a.database.len() <= 63, "postgres identifiers are at most 63 bytes");
+        assert!(
+            a.database.len() <= 63,
+            "postgres identifiers are at most 63 bytes"
+        );
         assert_eq!(owner_of(&a.database), Some(Owner::current()));
-        assert_eq!(owner_of(&format!("{}orders", a.topic_prefix)), Some(Owner::current()));
-        assert_eq!(owner_of(&format!("{}group-1", a.topic_prefix)), Some(Owner::current()));
+        assert_eq!(
+            owner_of(&format!("{}orders", a.topic_prefix)),
+            Some(Owner::current())
+        );
+        assert_eq!(
+            owner_of(&format!("{}group-1", a.topic_prefix)),
+            Some(Owner::current())
+        );
     }
 
     #[test]
     fn foreign_names_have_no_owner() {
-        for name in ["rb_template", "postgres", "rb-orders", "rb_zzzz_12_1a2b3c4d", "orders", "rb-ab12-x-1a2b3c4d-t"] {
+        for name in [
+            "rb_template",
+            "postgres",
+            "rb-orders",
+            "rb_zzzz_12_1a2b3c4d",
+            "orders",
+            "rb-ab12-x-1a2b3c4d-t",
+        ] {
             assert_eq!(owner_of(name), None, "{name}");
         }
     }
@@ -188,7 +216,11 @@ mod tests {
         };
         assert!(dead.is_dead());
         let elsewhere = Owner {
-            host: if host_tag() == "0000" { "0001".into() } else { "0000".into() },
+            host: if host_tag() == "0000" {
+                "0001".into()
+            } else {
+                "0000".into()
+            },
             pid: i32::MAX as u32 - 7,
         };
         assert!(!elsewhere.is_dead());
@@ -196,7 +228,10 @@ mod tests {
 
     #[test]
     fn topic_variables_upper_case_and_replace_dashes() {
-        assert_eq!(TrialNames::topic_variable("inventory-events"), "KAFKA_TOPIC_INVENTORY_EVENTS");
+        assert_eq!(
+            TrialNames::topic_variable("inventory-events"),
+            "KAFKA_TOPIC_INVENTORY_EVENTS"
+        );
         assert_eq!(TrialNames::topic_variable("a.b"), "KAFKA_TOPIC_A_B");
     }
 }

@@ -50,7 +50,10 @@ impl Engine {
             internal: Some(true),
             attachable: Some(true),
             labels: Some(labels),
-            options: Some(HashMap::from([(INHIBIT_HOST_OPTION.to_string(), "true".to_string())])),
+            options: Some(HashMap::from([(
+                INHIBIT_HOST_OPTION.to_string(),
+                "true".to_string(),
+            )])),
             ..Default::default()
         };
         let created = self
@@ -63,11 +66,18 @@ impl Engine {
 
     /// Details of a network; `None` when it does not exist.
     pub async fn network_details(&self, id: &str) -> Result<Option<NetworkDetails>, EngineError> {
-        match self.docker.inspect_network(id, None::<InspectNetworkOptions>).await {
+        match self
+            .docker
+            .inspect_network(id, None::<InspectNetworkOptions>)
+            .await
+        {
             Ok(n) => {
                 let options = n.options.unwrap_or_default();
                 let ipam: Vec<_> = n.ipam.and_then(|i| i.config).unwrap_or_default();
-                let subnet = ipam.iter().find_map(|c| c.subnet.clone()).filter(|s| s.contains('.'));
+                let subnet = ipam
+                    .iter()
+                    .find_map(|c| c.subnet.clone())
+                    .filter(|s| s.contains('.'));
                 let gateway = ipam
                     .iter()
                     .find_map(|c| c.gateway.clone())
@@ -76,13 +86,17 @@ impl Engine {
                     id: n.id.unwrap_or_default(),
                     name: n.name.unwrap_or_default(),
                     internal: n.internal.unwrap_or(false),
-                    host_unreachable: options.get(INHIBIT_HOST_OPTION).is_some_and(|v| v == "true"),
+                    host_unreachable: options
+                        .get(INHIBIT_HOST_OPTION)
+                        .is_some_and(|v| v == "true"),
                     gateway,
                     subnet,
                     labels: n.labels.unwrap_or_default(),
                 }))
             }
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
             Err(e) => Err(EngineError::op(format!("inspect network {}", short(id)), e)),
         }
     }
@@ -117,7 +131,10 @@ pub async fn ensure_services_network(engine: &Engine) -> Result<(String, bool), 
 mod tests {
     #[test]
     fn the_gateway_of_a_subnet_is_its_first_address() {
-        assert_eq!(super::first_address("172.17.0.0/16").as_deref(), Some("172.17.0.1"));
+        assert_eq!(
+            super::first_address("172.17.0.0/16").as_deref(),
+            Some("172.17.0.1")
+        );
         assert_eq!(super::first_address("fd00::/64"), None);
     }
 }

@@ -55,22 +55,36 @@ pub async fn ensure_nisshi(on_line: &mut dyn FnMut(&str)) -> Result<PathBuf, Ser
     }
     if std::env::var_os(NISSHI_BIN_ENV).is_some_and(|p| !p.is_empty()) {
         return Err(build_error(
-            format!("{NISSHI_BIN_ENV}={} is not a working nisshi {NISSHI_VERSION}", binary.display()),
+            format!(
+                "{NISSHI_BIN_ENV}={} is not a working nisshi {NISSHI_VERSION}",
+                binary.display()
+            ),
             String::new(),
         ));
     }
     let root = nisshi_root();
-    std::fs::create_dir_all(cache_dir()).map_err(|e| build_error(format!("cannot create {}: {e}", cache_dir().display()), String::new()))?;
+    std::fs::create_dir_all(cache_dir()).map_err(|e| {
+        build_error(
+            format!("cannot create {}: {e}", cache_dir().display()),
+            String::new(),
+        )
+    })?;
     let lock = cache_dir().join(format!("nisshi-{NISSHI_VERSION}.lock"));
     loop {
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&lock)
+        {
             Ok(mut file) => {
                 use std::io::Write;
                 let _ = writeln!(file, "{}", std::process::id());
                 break;
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let holder = std::fs::read_to_string(&lock).ok().and_then(|s| s.trim().parse::<u32>().ok());
+                let holder = std::fs::read_to_string(&lock)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u32>().ok());
                 let alive = holder.is_some_and(|pid| {
                     !super::naming::Owner {
                         host: super::naming::host_tag(),
@@ -82,13 +96,21 @@ pub async fn ensure_nisshi(on_line: &mut dyn FnMut(&str)) -> Result<PathBuf, Ser
                     let _ = std::fs::remove_file(&lock);
                     continue;
                 }
-                on_line(&format!("waiting for another racebench process (pid {}) building nisshi", holder.unwrap_or(0)));
+                on_line(&format!(
+                    "waiting for another racebench process (pid {}) building nisshi",
+                    holder.unwrap_or(0)
+                ));
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 if is_usable(&binary).await {
                     return Ok(binary);
                 }
             }
-            Err(e) => return Err(build_error(format!("cannot create the lock {}: {e}", lock.display()), String::new())),
+            Err(e) => {
+                return Err(build_error(
+                    format!("cannot create the lock {}: {e}", lock.display()),
+                    String::new(),
+                ))
+            }
         }
     }
     let result = cargo_install(&root, on_line).await;
@@ -96,7 +118,10 @@ pub async fn ensure_nisshi(on_line: &mut dyn FnMut(&str)) -> Result<PathBuf, Ser
     result?;
     if !is_usable(&binary).await {
         return Err(build_error(
-            format!("cargo install finished but {} does not answer --version with {NISSHI_VERSION}", binary.display()),
+            format!(
+                "cargo install finished but {} does not answer --version with {NISSHI_VERSION}",
+                binary.display()
+            ),
             String::new(),
         ));
     }
@@ -143,7 +168,10 @@ async fn cargo_install(root: &Path, on_line: &mut dyn FnMut(&str)) -> Result<(),
             tail.pop_front();
         }
     }
-    let status = child.wait().await.map_err(|e| build_error(format!("cargo install: {e}"), String::new()))?;
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| build_error(format!("cargo install: {e}"), String::new()))?;
     if !status.success() {
         return Err(build_error(
             format!("cargo install exited with {status}"),
@@ -151,7 +179,10 @@ async fn cargo_install(root: &Path, on_line: &mut dyn FnMut(&str)) -> Result<(),
         ));
     }
     let _ = std::fs::remove_dir_all(&target_dir);
-    on_line(&format!("built nisshi {NISSHI_VERSION} in {} s", started.elapsed().as_secs()));
+    on_line(&format!(
+        "built nisshi {NISSHI_VERSION} in {} s",
+        started.elapsed().as_secs()
+    ));
     Ok(())
 }
 

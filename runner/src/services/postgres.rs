@@ -81,11 +81,12 @@ impl PostgresAdmin {
             .await
             .map_err(|e| ServiceError::postgres("read the server version", e))?;
         self.server_version = version.trim().parse().unwrap_or(0);
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(TEMPLATE_DB)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| ServiceError::postgres("look for the template database", e))?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(TEMPLATE_DB)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| ServiceError::postgres("look for the template database", e))?;
         if !exists {
             if let Err(e) = self.exec(&format!("CREATE DATABASE {TEMPLATE_DB}")).await {
                 if !is_code(&e, "42P04") && !is_code(&e, "23505") {
@@ -102,10 +103,18 @@ impl PostgresAdmin {
     }
 
     /// Creates the trial's database (and role) from the template.
-    pub async fn create_trial(&self, names: &TrialNames, comment: &str) -> Result<PostgresGrant, ServiceError> {
+    pub async fn create_trial(
+        &self,
+        names: &TrialNames,
+        comment: &str,
+    ) -> Result<PostgresGrant, ServiceError> {
         let db = &names.database;
         let what = format!("create the trial database {db}");
-        let strategy = if self.server_version >= 150000 { " STRATEGY = FILE_COPY" } else { "" };
+        let strategy = if self.server_version >= 150000 {
+            " STRATEGY = FILE_COPY"
+        } else {
+            ""
+        };
         let grant = if self.per_trial_roles {
             let password = password_for(names);
             self.exec(&format!(
@@ -125,15 +134,28 @@ impl PostgresAdmin {
                 password: self.admin_password.clone(),
             }
         };
-        let owner = if self.per_trial_roles { format!(" OWNER \"{db}\"") } else { String::new() };
+        let owner = if self.per_trial_roles {
+            format!(" OWNER \"{db}\"")
+        } else {
+            String::new()
+        };
         let result = async {
-            self.exec(&format!("CREATE DATABASE \"{db}\" TEMPLATE {TEMPLATE_DB}{owner}{strategy}")).await?;
-            self.exec(&format!("REVOKE CONNECT, TEMPORARY ON DATABASE \"{db}\" FROM PUBLIC")).await?;
-            if self.per_trial_roles {
-                self.exec(&format!("GRANT CONNECT, TEMPORARY ON DATABASE \"{db}\" TO \"{db}\"")).await?;
-            }
+            self.exec(&format!(
+                "CREATE DATABASE \"{db}\" TEMPLATE {TEMPLATE_DB}{owner}{strategy}"
+            ))
+            .await?;
+            // One round trip: access rules and a note on who made it.
+            let grant_role = if self.per_trial_roles {
+                format!("GRANT CONNECT, TEMPORARY ON DATABASE \"{db}\" TO \"{db}\";")
+            } else {
+                String::new()
+            };
             let comment = comment.replace('\'', "''");
-            self.exec(&format!("COMMENT ON DATABASE \"{db}\" IS '{comment}'")).await
+            self.exec(&format!(
+                "REVOKE CONNECT, TEMPORARY ON DATABASE \"{db}\" FROM PUBLIC; {grant_role} \
+                 COMMENT ON DATABASE \"{db}\" IS '{comment}'"
+            ))
+            .await
         }
         .await;
         if let Err(e) = result {
@@ -145,14 +167,22 @@ impl PostgresAdmin {
 
     /// Drops a trial database (disconnecting its sessions) and its role.
     pub async fn drop_trial(&self, database: &str) -> Result<(), ServiceError> {
-        let force = if self.server_version >= 130000 { " WITH (FORCE)" } else { "" };
+        let force = if self.server_version >= 130000 {
+            " WITH (FORCE)"
+        } else {
+            ""
+        };
         self.exec(&format!("DROP DATABASE IF EXISTS \"{database}\"{force}"))
             .await
-            .map_err(|e| ServiceError::postgres(format!("drop the trial database {database}"), e))?;
+            .map_err(|e| {
+                ServiceError::postgres(format!("drop the trial database {database}"), e)
+            })?;
         if self.per_trial_roles {
             self.exec(&format!("DROP ROLE IF EXISTS \"{database}\""))
                 .await
-                .map_err(|e| ServiceError::postgres(format!("drop the trial role {database}"), e))?;
+                .map_err(|e| {
+                    ServiceError::postgres(format!("drop the trial role {database}"), e)
+                })?;
         }
         Ok(())
     }
@@ -245,7 +275,10 @@ mod tests {
 
     #[test]
     fn passwords_are_hidden_in_messages() {
-        assert_eq!(redact("postgres://admin:s3cret@db:5432/postgres"), "postgres://admin:***@db:5432/postgres");
+        assert_eq!(
+            redact("postgres://admin:s3cret@db:5432/postgres"),
+            "postgres://admin:***@db:5432/postgres"
+        );
         assert_eq!(redact("postgres://db/postgres"), "postgres://db/postgres");
     }
 }

@@ -38,7 +38,9 @@ impl Probe {
         let attempt = async {
             match self {
                 Probe::Postgres(admin) => admin.ping().await,
-                Probe::Kafka(bootstrap) => kafka_metadata(bootstrap.clone(), timeout).await.map(|_| ()),
+                Probe::Kafka(bootstrap) => {
+                    kafka_metadata(bootstrap.clone(), timeout).await.map(|_| ())
+                }
                 Probe::Redis(admin) => admin.ping().await,
             }
         };
@@ -54,7 +56,10 @@ pub async fn kafka_metadata(bootstrap: String, timeout: Duration) -> Result<usiz
     tokio::task::spawn_blocking(move || {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &bootstrap)
-            .set("socket.connection.setup.timeout.ms", timeout.as_millis().max(1000).to_string())
+            .set(
+                "socket.connection.setup.timeout.ms",
+                timeout.as_millis().max(1000).to_string(),
+            )
             .set("reconnect.backoff.ms", "50")
             .set("reconnect.backoff.max.ms", "200")
             .set_log_level(RDKafkaLogLevel::Emerg)
@@ -86,7 +91,10 @@ pub async fn wait_ready(
     let mut last_error;
     loop {
         let left = deadline.saturating_sub(started.elapsed());
-        match probe.once(left.clamp(Duration::from_millis(200), Duration::from_secs(3))).await {
+        match probe
+            .once(left.clamp(Duration::from_millis(200), Duration::from_secs(3)))
+            .await
+        {
             Ok(()) => return Ok(started.elapsed()),
             Err(e) => last_error = e,
         }

@@ -52,16 +52,21 @@ impl RedisAdmin {
 
     /// From a `redis://[user:password@]host:port` URL.
     pub fn from_url(url: &str) -> Result<RedisAdmin, ServiceError> {
-        let parsed = super::config::ServiceUrl::parse(url).map_err(|e| ServiceError::redis("parse the url", e))?;
+        let parsed = super::config::ServiceUrl::parse(url)
+            .map_err(|e| ServiceError::redis("parse the url", e))?;
         let auth = parsed.password.clone().map(|pw| (parsed.user.clone(), pw));
-        Ok(RedisAdmin::new(format!("{}:{}", parsed.host, parsed.port), auth))
+        Ok(RedisAdmin::new(
+            format!("{}:{}", parsed.host, parsed.port),
+            auth,
+        ))
     }
 
     pub async fn connect(&self) -> Result<RedisConn, String> {
-        let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(&self.address))
-            .await
-            .map_err(|_| format!("no connection to {} within 5 s", self.address))?
-            .map_err(|e| format!("cannot connect to {}: {e}", self.address))?;
+        let stream =
+            tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(&self.address))
+                .await
+                .map_err(|_| format!("no connection to {} within 5 s", self.address))?
+                .map_err(|e| format!("cannot connect to {}: {e}", self.address))?;
         stream.set_nodelay(true).ok();
         let mut conn = RedisConn {
             stream: BufReader::new(stream),
@@ -89,13 +94,20 @@ impl RedisAdmin {
 
     /// How many logical databases the server has (16 if it will not say).
     pub async fn database_count(&self) -> Result<u32, ServiceError> {
-        let mut conn = self.connect().await.map_err(|e| ServiceError::redis("connect", e))?;
+        let mut conn = self
+            .connect()
+            .await
+            .map_err(|e| ServiceError::redis("connect", e))?;
         let reply = conn
             .command(&["CONFIG", "GET", "databases"])
             .await
             .map_err(|e| ServiceError::redis("read the number of databases", e))?;
         Ok(match reply {
-            Reply::Array(Some(items)) => items.get(1).and_then(Reply::text).and_then(|t| t.parse().ok()).unwrap_or(16),
+            Reply::Array(Some(items)) => items
+                .get(1)
+                .and_then(Reply::text)
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(16),
             _ => 16,
         })
     }
@@ -104,9 +116,15 @@ impl RedisAdmin {
     /// derived from it), empties it and returns it.
     pub async fn lease(&self, token: &str, databases: u32) -> Result<u32, ServiceError> {
         let what = "lease a database index";
-        let mut conn = self.connect().await.map_err(|e| ServiceError::redis(what, e))?;
+        let mut conn = self
+            .connect()
+            .await
+            .map_err(|e| ServiceError::redis(what, e))?;
         let slots = databases.saturating_sub(1).max(1);
-        let start = token.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % slots;
+        let start = token
+            .bytes()
+            .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32))
+            % slots;
         for i in 0..slots {
             let index = 1 + (start + i) % slots;
             let key = format!("{LEASE_PREFIX}{index}");
@@ -116,7 +134,9 @@ impl RedisAdmin {
                 .map_err(|e| ServiceError::redis(what, e))?;
             match reply {
                 Reply::Status(s) if s == "OK" => {
-                    conn.flush_index(index).await.map_err(|e| ServiceError::redis(format!("empty database {index}"), e))?;
+                    conn.flush_index(index)
+                        .await
+                        .map_err(|e| ServiceError::redis(format!("empty database {index}"), e))?;
                     return Ok(index);
                 }
                 Reply::Error(e) => return Err(ServiceError::redis(what, e)),
@@ -129,10 +149,18 @@ impl RedisAdmin {
     /// Empties the database and gives the lease back.
     pub async fn release(&self, index: u32, token: &str) -> Result<(), ServiceError> {
         let what = format!("release database {index}");
-        let mut conn = self.connect().await.map_err(|e| ServiceError::redis(&what, e))?;
-        conn.flush_index(index).await.map_err(|e| ServiceError::redis(&what, e))?;
+        let mut conn = self
+            .connect()
+            .await
+            .map_err(|e| ServiceError::redis(&what, e))?;
+        conn.flush_index(index)
+            .await
+            .map_err(|e| ServiceError::redis(&what, e))?;
         let key = format!("{LEASE_PREFIX}{index}");
-        match conn.command(&["EVAL", RELEASE_SCRIPT, "1", &key, token]).await {
+        match conn
+            .command(&["EVAL", RELEASE_SCRIPT, "1", &key, token])
+            .await
+        {
             Ok(Reply::Error(e)) | Err(e) => Err(ServiceError::redis(what, e)),
             Ok(_) => Ok(()),
         }
@@ -141,8 +169,13 @@ impl RedisAdmin {
     /// (index, owner token) of every lease.
     pub async fn leases(&self) -> Result<Vec<(u32, String)>, ServiceError> {
         let what = "list database leases";
-        let mut conn = self.connect().await.map_err(|e| ServiceError::redis(what, e))?;
-        conn.command(&["SELECT", "0"]).await.map_err(|e| ServiceError::redis(what, e))?;
+        let mut conn = self
+            .connect()
+            .await
+            .map_err(|e| ServiceError::redis(what, e))?;
+        conn.command(&["SELECT", "0"])
+            .await
+            .map_err(|e| ServiceError::redis(what, e))?;
         let keys = match conn.command(&["KEYS", &format!("{LEASE_PREFIX}*")]).await {
             Ok(Reply::Array(Some(keys))) => keys,
             Ok(Reply::Error(e)) | Err(e) => return Err(ServiceError::redis(what, e)),
@@ -177,7 +210,10 @@ impl RedisAdmin {
 
     /// Number of keys in a database.
     pub async fn db_size(&self, index: u32) -> Result<i64, ServiceError> {
-        let mut conn = self.connect().await.map_err(|e| ServiceError::redis("connect", e))?;
+        let mut conn = self
+            .connect()
+            .await
+            .map_err(|e| ServiceError::redis("connect", e))?;
         conn.command(&["SELECT", &index.to_string()])
             .await
             .map_err(|e| ServiceError::redis("select", e))?;
@@ -204,7 +240,11 @@ impl RedisConn {
             frame.extend_from_slice(b"\r\n");
         }
         let io = async {
-            self.stream.get_mut().write_all(&frame).await.map_err(|e| e.to_string())?;
+            self.stream
+                .get_mut()
+                .write_all(&frame)
+                .await
+                .map_err(|e| e.to_string())?;
             read_reply(&mut self.stream).await
         };
         tokio::time::timeout(Duration::from_secs(10), io)
@@ -213,7 +253,11 @@ impl RedisConn {
     }
 
     async fn flush_index(&mut self, index: u32) -> Result<(), String> {
-        for cmd in [vec!["SELECT".to_string(), index.to_string()], vec!["FLUSHDB".into()], vec!["SELECT".into(), "0".into()]] {
+        for cmd in [
+            vec!["SELECT".to_string(), index.to_string()],
+            vec!["FLUSHDB".into()],
+            vec!["SELECT".into(), "0".into()],
+        ] {
             let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
             if let Reply::Error(e) = self.command(&args).await? {
                 return Err(e);
@@ -228,13 +272,19 @@ fn read_reply<'a>(
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Reply, String>> + Send + 'a>> {
     Box::pin(async move {
         let mut line = String::new();
-        let n = stream.read_line(&mut line).await.map_err(|e| e.to_string())?;
+        let n = stream
+            .read_line(&mut line)
+            .await
+            .map_err(|e| e.to_string())?;
         if n == 0 {
             return Err("the server closed the connection".into());
         }
         let line = line.trim_end_matches(['\r', '\n']);
         let (kind, rest) = line.split_at(1.min(line.len()));
-        let number = || rest.parse::<i64>().map_err(|_| format!("malformed reply line `{line}`"));
+        let number = || {
+            rest.parse::<i64>()
+                .map_err(|_| format!("malformed reply line `{line}`"))
+        };
         Ok(match kind {
             "+" => Reply::Status(rest.to_string()),
             "-" => Reply::Error(rest.to_string()),
@@ -245,7 +295,10 @@ fn read_reply<'a>(
                     Reply::Bulk(None)
                 } else {
                     let mut buf = vec![0u8; len as usize + 2];
-                    stream.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
+                    stream
+                        .read_exact(&mut buf)
+                        .await
+                        .map_err(|e| e.to_string())?;
                     buf.truncate(len as usize);
                     Reply::Bulk(Some(buf))
                 }

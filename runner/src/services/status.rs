@@ -35,7 +35,14 @@ pub struct ServiceStatus {
 impl fmt::Display for ServiceStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let health = if self.healthy { "healthy" } else { "unhealthy" };
-        write!(f, "{:<9} {:<19} {:<8} {:<22}", self.kind, self.name, self.state, self.host_address.as_deref().unwrap_or("-"))?;
+        write!(
+            f,
+            "{:<9} {:<19} {:<8} {:<22}",
+            self.kind,
+            self.name,
+            self.state,
+            self.host_address.as_deref().unwrap_or("-")
+        )?;
         match (self.state.as_str(), self.probe_time) {
             ("absent", _) => write!(f, " -"),
             (_, Some(t)) => write!(f, " {health} ({} ms)", t.as_millis()),
@@ -101,7 +108,11 @@ async fn one(engine: &Engine, config: &ServicesConfig, kind: ServiceKind) -> Ser
                 }
             };
             status.image = details.image.clone();
-            status.state = if details.running { "running".into() } else { "exited".into() };
+            status.state = if details.running {
+                "running".into()
+            } else {
+                "exited".into()
+            };
             let Some(port) = details.host_ports.get(&managed.port_key()) else {
                 status.detail = Some("no published port".into());
                 return status;
@@ -109,13 +120,17 @@ async fn one(engine: &Engine, config: &ServicesConfig, kind: ServiceKind) -> Ser
             let address = format!("127.0.0.1:{port}");
             status.host_address = Some(address.clone());
             match kind {
-                ServiceKind::Postgres => {
-                    PostgresAdmin::new(&format!("postgres://{ADMIN_USER}:{ADMIN_PASSWORD}@{address}/postgres"), true).map(Probe::Postgres)
-                }
+                ServiceKind::Postgres => PostgresAdmin::new(
+                    &format!("postgres://{ADMIN_USER}:{ADMIN_PASSWORD}@{address}/postgres"),
+                    true,
+                )
+                .map(Probe::Postgres),
                 ServiceKind::Kafka => Ok(Probe::Kafka(address)),
                 ServiceKind::Redis => Ok(Probe::Redis(RedisAdmin::new(
                     address,
-                    image.is_none().then(|| (Some(ADMIN_USER.to_string()), ADMIN_PASSWORD.to_string())),
+                    image
+                        .is_none()
+                        .then(|| (Some(ADMIN_USER.to_string()), ADMIN_PASSWORD.to_string())),
                 ))),
             }
         }

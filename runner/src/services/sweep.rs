@@ -27,19 +27,26 @@ pub struct SweepReport {
 
 impl SweepReport {
     pub fn is_empty(&self) -> bool {
-        self.databases.is_empty() && self.topics.is_empty() && self.groups.is_empty() && self.redis_indexes.is_empty()
+        self.databases.is_empty()
+            && self.topics.is_empty()
+            && self.groups.is_empty()
+            && self.redis_indexes.is_empty()
     }
 }
 
 /// Removes the trial resources of racebench processes that are gone.
-pub async fn sweep_leftovers(engine: &Engine, config: &ServicesConfig) -> Result<SweepReport, ServiceError> {
+pub async fn sweep_leftovers(
+    engine: &Engine,
+    config: &ServicesConfig,
+) -> Result<SweepReport, ServiceError> {
     let mut report = SweepReport::default();
     if let Some(address) = address_of(engine, config, ServiceKind::Postgres).await? {
         let admin = match config.source(ServiceKind::Postgres) {
             ServiceSource::External { admin, .. } => PostgresAdmin::new(admin, false)?,
-            ServiceSource::Managed { .. } => {
-                PostgresAdmin::new(&format!("postgres://{ADMIN_USER}:{ADMIN_PASSWORD}@{address}/postgres"), true)?
-            }
+            ServiceSource::Managed { .. } => PostgresAdmin::new(
+                &format!("postgres://{ADMIN_USER}:{ADMIN_PASSWORD}@{address}/postgres"),
+                true,
+            )?,
         };
         let mut admin = admin;
         admin.prepare().await?;
@@ -70,9 +77,10 @@ pub async fn sweep_leftovers(engine: &Engine, config: &ServicesConfig) -> Result
     if let Some(address) = address_of(engine, config, ServiceKind::Redis).await? {
         let admin = match config.source(ServiceKind::Redis) {
             ServiceSource::External { admin, .. } => RedisAdmin::from_url(admin)?,
-            ServiceSource::Managed { image: None } => {
-                RedisAdmin::new(address, Some((Some(ADMIN_USER.into()), ADMIN_PASSWORD.into())))
-            }
+            ServiceSource::Managed { image: None } => RedisAdmin::new(
+                address,
+                Some((Some(ADMIN_USER.into()), ADMIN_PASSWORD.into())),
+            ),
             ServiceSource::Managed { image: Some(_) } => RedisAdmin::new(address, None),
         };
         report.redis_indexes = admin.sweep().await?;
@@ -81,7 +89,11 @@ pub async fn sweep_leftovers(engine: &Engine, config: &ServicesConfig) -> Result
 }
 
 /// Where racebench reaches a service that is up, or `None` (managed and not running).
-async fn address_of(engine: &Engine, config: &ServicesConfig, kind: ServiceKind) -> Result<Option<String>, ServiceError> {
+async fn address_of(
+    engine: &Engine,
+    config: &ServicesConfig,
+    kind: ServiceKind,
+) -> Result<Option<String>, ServiceError> {
     match config.source(kind) {
         ServiceSource::External { admin, .. } => Ok(Some(admin.clone())),
         ServiceSource::Managed { .. } => {

@@ -65,7 +65,15 @@ impl Services {
         let mut env = Vec::new();
         let mut redis_index = None;
         let result = self
-            .provision_into(trial, &needed, spec, &names, &mut cleanup, &mut env, &mut redis_index)
+            .provision_into(
+                trial,
+                &needed,
+                spec,
+                &names,
+                &mut cleanup,
+                &mut env,
+                &mut redis_index,
+            )
             .await;
         if let Err(e) = result {
             if let Err(cleanup_error) = cleanup.run().await {
@@ -93,59 +101,88 @@ impl Services {
         env: &mut Vec<(String, String)>,
         redis_index: &mut Option<u32>,
     ) -> Result<(), ServiceError> {
-        let endpoint = |kind| self.endpoints.get(&kind).ok_or(ServiceError::NotStarted { kind });
-        if needed.iter().any(|k| self.endpoints.get(k).is_some_and(|e| e.container.is_some())) {
+        let endpoint = |kind| {
+            self.endpoints
+                .get(&kind)
+                .ok_or(ServiceError::NotStarted { kind })
+        };
+        if needed
+            .iter()
+            .any(|k| self.endpoints.get(k).is_some_and(|e| e.container.is_some()))
+        {
             self.check_network(&cleanup.network).await?;
         }
-        // Connect the managed services first: attaching takes a while, and it
-        // runs alongside nothing else the engine does for this trial.
+        // Attaching a container to a network takes the engine ~0.2 s each:
+        // attach every service at once, while the resources are created.
+        let mut attach = Vec::new();
         for &kind in needed {
             if let Some(container) = &endpoint(kind)?.container {
-                let alias = Managed::of(kind).alias().to_string();
-                match self.engine.connect_network(&cleanup.network, container, &[alias]).await {
-                    Ok(()) => cleanup.connected.push(container.clone()),
-                    Err(e) if e.to_string().contains("already exists") => {}
-                    Err(e) => return Err(e.into()),
-                }
+                attach.push((container.clone(), Managed::of(kind).alias().to_string()));
             }
         }
-        let (pg, kafka, redis) = tokio::join!(
-            async {
-                match (needed.contains(&ServiceKind::Postgres), &self.postgres) {
-                    (true, Some(admin)) => {
-                        let grant = admin.create_trial(names, &format!("racebench trial {trial}")).await?;
-                        Ok::<_, ServiceError>(Some((admin.clone(), grant)))
-                    }
-                    _ => Ok(None),
+        let network = cleanup.network.clone();
+        let attaching =
+            futures_util::future::join_all(attach.into_iter().map(|(container, alias)| {
+                let network = network.clone();
+                async move {
+                    let result = self
+                        .engine
+                        .connect_network(&network, &container, &[alias])
+                        .await;
+                    (container, result)
                 }
-            },
-            async {
-                match (needed.contains(&ServiceKind::Kafka), &self.kafka) {
-                    (true, Some(admin)) => {
-                        let topics: Vec<(String, i32)> = spec
-                            .kafka
-                            .topics
-                            .iter()
-                            .map(|t| (format!("{}{}", names.topic_prefix, t.name), t.partitions))
-                            .collect();
-                        let created = admin.create_topics(&topics, false).await;
-                        Ok::<_, ServiceError>(Some((admin.clone(), created)))
+            }));
+        let (attached, (pg, kafka, redis)) = tokio::join!(attaching, async {
+            tokio::join!(
+                async {
+                    match (needed.contains(&ServiceKind::Postgres), &self.postgres) {
+                        (true, Some(admin)) => {
+                            let grant = admin
+                                .create_trial(names, &format!("racebench trial {trial}"))
+                                .await?;
+                            Ok::<_, ServiceError>(Some((admin.clone(), grant)))
+                        }
+                        _ => Ok(None),
                     }
-                    _ => Ok(None),
-                }
-            },
-            async {
-                match (needed.contains(&ServiceKind::Redis), &self.redis) {
-                    (true, Some((admin, databases))) => {
-                        let index = admin.lease(&names.token, *databases).await?;
-                        Ok::<_, ServiceError>(Some((admin.clone(), index)))
+                },
+                async {
+                    match (needed.contains(&ServiceKind::Kafka), &self.kafka) {
+                        (true, Some(admin)) => {
+                            let topics: Vec<(String, i32)> = spec
+                                .kafka
+                                .topics
+                                .iter()
+                                .map(|t| {
+                                    (format!("{}{}", names.topic_prefix, t.name), t.partitions)
+                                })
+                                .collect();
+                            let created = admin.create_topics(&topics, false).await;
+                            Ok::<_, ServiceError>(Some((admin.clone(), created)))
+                        }
+                        _ => Ok(None),
                     }
-                    _ => Ok(None),
-                }
-            },
-        );
+                },
+                async {
+                    match (needed.contains(&ServiceKind::Redis), &self.redis) {
+                        (true, Some((admin, databases))) => {
+                            let index = admin.lease(&names.token, *databases).await?;
+                            Ok::<_, ServiceError>(Some((admin.clone(), index)))
+                        }
+                        _ => Ok(None),
+                    }
+                },
+            )
+        });
         // Record everything that was made before reporting a failure, so it is undone.
         let mut first_error = None;
+        for (container, result) in attached {
+            match result {
+                Ok(()) => cleanup.connected.push(container),
+                // Attached already (a retried provisioning): leave it to its owner.
+                Err(e) if e.to_string().contains("already exists") => {}
+                Err(e) => first_error = first_error.or(Some(ServiceError::from(e))),
+            }
+        }
         match pg {
             Ok(Some((admin, grant))) => {
                 cleanup.postgres = Some((admin, grant.database.clone()));
@@ -154,7 +191,10 @@ impl Services {
                 env.extend([
                     (
                         "DATABASE_URL".to_string(),
-                        format!("postgres://{}:{}@{host}:{port}/{}", grant.user, grant.password, grant.database),
+                        format!(
+                            "postgres://{}:{}@{host}:{port}/{}",
+                            grant.user, grant.password, grant.database
+                        ),
                     ),
                     ("PGHOST".into(), host.to_string()),
                     ("PGPORT".into(), port.to_string()),
@@ -172,7 +212,10 @@ impl Services {
                 match created {
                     Ok(()) => {
                         env.extend([
-                            ("KAFKA_BOOTSTRAP_SERVERS".to_string(), endpoint(ServiceKind::Kafka)?.trial_address.clone()),
+                            (
+                                "KAFKA_BOOTSTRAP_SERVERS".to_string(),
+                                endpoint(ServiceKind::Kafka)?.trial_address.clone(),
+                            ),
                             ("RACEBENCH_TOPIC_PREFIX".into(), names.topic_prefix.clone()),
                             ("RACEBENCH_GROUP_PREFIX".into(), names.topic_prefix.clone()),
                         ]);
@@ -195,7 +238,10 @@ impl Services {
                 *redis_index = Some(index);
                 env.push((
                     "REDIS_URL".to_string(),
-                    format!("redis://{}/{index}", endpoint(ServiceKind::Redis)?.trial_address),
+                    format!(
+                        "redis://{}/{index}",
+                        endpoint(ServiceKind::Redis)?.trial_address
+                    ),
                 ));
             }
             Ok(None) => {}
@@ -219,10 +265,12 @@ impl Services {
                 }
                 Ok(())
             }
-            None => Err(ServiceError::Engine(crate::engine::EngineError::Operation {
-                action: format!("find the trial network {network}"),
-                message: "it does not exist".into(),
-            })),
+            None => Err(ServiceError::Engine(
+                crate::engine::EngineError::Operation {
+                    action: format!("find the trial network {network}"),
+                    message: "it does not exist".into(),
+                },
+            )),
         }
     }
 }
@@ -241,7 +289,10 @@ impl TrialServices {
 
     /// The value of one variable of [`env`](Self::env).
     pub fn var(&self, name: &str) -> Option<&str> {
-        self.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -265,14 +316,20 @@ impl Drop for TrialServices {
 }
 
 impl Cleanup {
+    /// Undoes everything at once; every step is tried, the first failure returned.
     async fn run(self) -> Result<(), ServiceError> {
-        let mut first_error: Option<ServiceError> = None;
-        let mut note = |r: Result<(), ServiceError>| {
-            if let Err(e) = r {
-                first_error.get_or_insert(e);
-            }
+        let detach = async {
+            let Some(engine) = &self.engine else {
+                return Vec::new();
+            };
+            futures_util::future::join_all(
+                self.connected
+                    .iter()
+                    .map(|container| engine.disconnect_network(&self.network, container)),
+            )
+            .await
         };
-        let (pg, kafka, redis) = tokio::join!(
+        let (pg, kafka, redis, detached) = tokio::join!(
             async {
                 match &self.postgres {
                     Some((admin, db)) => admin.drop_trial(db).await,
@@ -291,22 +348,28 @@ impl Cleanup {
                     None => Ok(()),
                 }
             },
+            detach,
         );
-        note(pg);
-        note(kafka);
-        note(redis);
-        if let Some(engine) = &self.engine {
-            for container in &self.connected {
-                note(engine.disconnect_network(&self.network, container).await.map_err(Into::into));
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        let detached = detached.into_iter().map(|r| r.map_err(ServiceError::from));
+        [pg, kafka, redis]
+            .into_iter()
+            .chain(detached)
+            .find_map(Result::err)
+            .map_or(Ok(()), Err)
     }
 }
 
 /// Deletes every topic and consumer group whose name starts with `prefix`.
-pub(crate) async fn delete_kafka_prefix(admin: &KafkaAdmin, prefix: &str) -> Result<(), ServiceError> {
-    let topics: Vec<String> = admin.topics_with_prefix(prefix).await?.into_iter().map(|t| t.name).collect();
+pub(crate) async fn delete_kafka_prefix(
+    admin: &KafkaAdmin,
+    prefix: &str,
+) -> Result<(), ServiceError> {
+    let topics: Vec<String> = admin
+        .topics_with_prefix(prefix)
+        .await?
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
     admin.delete_topics(&topics).await?;
     // Group deletion is best effort: a broker may not support it, or may
     // still count members of a consumer that was killed with the trial.

@@ -1,0 +1,9 @@
+//! racebench's command-line tests: one test binary, driving the real binary
+//! against the real Docker engine with the tiny fixture datapoint
+//! (`tests/fixtures/datapoints/counter-race`, about a second per trial).
+
+mod cancel;
+mod errors;
+mod report;
+mod run;
+mod util;
