@@ -384,3 +384,25 @@ pub(crate) async fn delete_kafka_prefix(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_send_sync<T: Send + Sync>(_: &T) {}
+    fn is_send<T: Send>(_: T) {}
+
+    /// Trials run in parallel tasks: the services are shared through an `Arc`
+    /// and provisioning and release must be spawnable.
+    #[allow(dead_code)]
+    fn services_can_be_shared_by_parallel_trial_tasks(
+        services: &Services,
+        key: &TrialKey,
+        spec: &DatapointSpec,
+        trial: TrialServices,
+    ) {
+        is_send_sync(services);
+        is_send(services.provision(key, spec, "network"));
+        is_send(trial.release());
+    }
+}
