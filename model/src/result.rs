@@ -166,7 +166,51 @@ pub struct TrialRecord {
     pub finished_at: String,
 }
 
+impl PatchReport {
+    /// The report of a candidate with no patch at all.
+    pub fn none() -> PatchReport {
+        PatchReport {
+            method: Some(ApplyMethod::None),
+            files: Vec::new(),
+            protected: Vec::new(),
+            added_lines: 0,
+            removed_lines: 0,
+        }
+    }
+}
+
 impl TrialRecord {
+    /// A record for a trial that is starting: verdict `infra_error` until
+    /// the trial says otherwise, so a record that is never finished blames
+    /// racebench, not the candidate.
+    pub fn begin(
+        run_id: &str,
+        datapoint: &str,
+        candidate: &str,
+        trial: u32,
+        patch: PatchReport,
+        started_at: String,
+    ) -> TrialRecord {
+        TrialRecord {
+            format: RESULTS_FORMAT,
+            run_id: run_id.to_string(),
+            datapoint: datapoint.to_string(),
+            candidate: candidate.to_string(),
+            trial,
+            verdict: Verdict::InfraError,
+            patch,
+            exit_code: None,
+            tests: Vec::new(),
+            inconsistencies: Vec::new(),
+            timings: Timings::default(),
+            logs: BTreeMap::new(),
+            events: None,
+            error: None,
+            finished_at: started_at.clone(),
+            started_at,
+        }
+    }
+
     pub fn test(&self, name: &str) -> Option<&TestRecord> {
         self.tests.iter().find(|t| t.name == name)
     }

@@ -79,13 +79,7 @@ impl NetworkGuard {
         labels: HashMap<String, String>,
     ) -> Result<NetworkGuard, EngineError> {
         let id = engine.create_network(name, internal, labels).await?;
-        Ok(NetworkGuard {
-            engine: engine.clone(),
-            id,
-            name: name.to_string(),
-            keep: false,
-            done: false,
-        })
+        Ok(NetworkGuard::adopt(engine, id, name))
     }
 
     /// Creates a trial network that reaches nothing but what is connected to it
@@ -96,13 +90,17 @@ impl NetworkGuard {
         labels: HashMap<String, String>,
     ) -> Result<NetworkGuard, EngineError> {
         let id = engine.create_contained_network(name, labels).await?;
-        Ok(NetworkGuard {
+        Ok(NetworkGuard::adopt(engine, id, name))
+    }
+
+    fn adopt(engine: &Engine, id: String, name: &str) -> NetworkGuard {
+        NetworkGuard {
             engine: engine.clone(),
             id,
             name: name.to_string(),
             keep: false,
             done: false,
-        })
+        }
     }
 
     pub fn id(&self) -> &str {

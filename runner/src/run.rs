@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use racebench_model::{
     Candidate, Datapoint, RunLayout, RunManifest, RunStatus, TrialRecord, Verdict, Weights,
-    RESULTS_FORMAT,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -225,31 +224,19 @@ pub async fn run(
 
 /// A record for a trial whose task died (a bug in racebench, never the candidate's fault).
 fn crashed_record(key: &TrialKey, why: &str) -> TrialRecord {
-    let now = now();
-    TrialRecord {
-        format: RESULTS_FORMAT,
-        run_id: key.run_id.clone(),
-        datapoint: key.datapoint.clone(),
-        candidate: key.candidate.clone(),
-        trial: key.trial,
-        verdict: Verdict::InfraError,
-        patch: racebench_model::PatchReport {
+    let mut record = TrialRecord::begin(
+        &key.run_id,
+        &key.datapoint,
+        &key.candidate,
+        key.trial,
+        racebench_model::PatchReport {
             method: None,
-            files: Vec::new(),
-            protected: Vec::new(),
-            added_lines: 0,
-            removed_lines: 0,
+            ..racebench_model::PatchReport::none()
         },
-        exit_code: None,
-        tests: Vec::new(),
-        inconsistencies: Vec::new(),
-        timings: Default::default(),
-        logs: Default::default(),
-        events: None,
-        error: Some(format!("the trial task failed: {why}")),
-        started_at: now.clone(),
-        finished_at: now,
-    }
+        now(),
+    );
+    record.error = Some(format!("the trial task failed: {why}"));
+    record
 }
 
 /// The current time as RFC 3339, as records store it.

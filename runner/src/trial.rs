@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use racebench_model::{
     ApplyMethod, Candidate, Datapoint, DatapointSpec, PatchReport, ReportFormat, RunLayout,
-    TrialRecord, Verdict, Weights, RESULTS_FORMAT,
+    TrialRecord, Verdict, Weights,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -143,31 +143,15 @@ pub async fn run_trial(
         .patch
         .as_deref()
         .map(|p| patch::inspect(p, &spec.workspace.protected))
-        .unwrap_or(PatchReport {
-            method: Some(ApplyMethod::None),
-            files: Vec::new(),
-            protected: Vec::new(),
-            added_lines: 0,
-            removed_lines: 0,
-        });
-    let mut record = TrialRecord {
-        format: RESULTS_FORMAT,
-        run_id: plan.run_id.clone(),
-        datapoint: spec.id.clone(),
-        candidate: plan.candidate.id.clone(),
-        trial: plan.trial,
-        verdict: Verdict::InfraError,
-        patch: patch_report,
-        exit_code: None,
-        tests: Vec::new(),
-        inconsistencies: Vec::new(),
-        timings: Default::default(),
-        logs: Default::default(),
-        events: None,
-        error: None,
+        .unwrap_or_else(PatchReport::none);
+    let mut record = TrialRecord::begin(
+        &plan.run_id,
+        &spec.id,
+        &plan.candidate.id,
+        plan.trial,
+        patch_report,
         started_at,
-        finished_at: String::new(),
-    };
+    );
     let logs_rel = RunLayout::logs_rel(&spec.id, &plan.candidate.id, plan.trial);
     let logs_dir = plan.layout.path(&logs_rel);
     let mut resources = Resources::default();

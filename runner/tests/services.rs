@@ -348,9 +348,17 @@ impl Trial {
 
     /// Runs a command in the trial container and parses its last output line as JSON.
     async fn exec_json(&self, engine: &Engine, cmd: &[&str]) -> Value {
+        self.exec_json_env(engine, cmd, &[]).await
+    }
+
+    async fn exec_json_env(&self, engine: &Engine, cmd: &[&str], env: &[(&str, &str)]) -> Value {
         let id = self.container.as_ref().expect("container").id();
         let cmd: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
-        let out = tokio::time::timeout(Duration::from_secs(150), engine.exec(id, &cmd, &[], None))
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let out = tokio::time::timeout(Duration::from_secs(150), engine.exec(id, &cmd, &env, None))
             .await
             .expect("the probe finished within 150 s")
             .expect("exec the probe");
@@ -546,29 +554,53 @@ fn sarama_commits_with_offset_commit_v2_and_its_v1_commits_are_rejected() {
         let image = sarama_image(&engine).await;
         let spec = spec_with(&[ServiceKind::Kafka]);
         let sleep = ["sleep", "infinity"];
-        let (v2, v1) = tokio::join!(
-            Trial::start(&engine, &services, &spec, &image, 1, &sleep),
-            Trial::start(&engine, &services, &spec, &image, 2, &sleep)
-        );
-        let (r2, r1) = tokio::join!(
-            v2.exec_json(&engine, &["sarama-probe", "v2"]),
-            v1.exec_json(&engine, &["sarama-probe", "v1"])
-        );
-        eprintln!("sarama v2: {r2}\nsarama v1: {r1}");
-        let (_, _) = tokio::join!(v2.finish(&engine), v1.finish(&engine));
-        assert_eq!(r2["first"], 12, "{r2}");
-        assert_eq!(
-            r2["second"],
-            serde_json::json!(["after-restart"]),
-            "resumes at the committed offset: {r2}"
-        );
-        assert_eq!(r2["errors"], serde_json::json!([]), "{r2}");
-        let errors = r1["errors"].as_array().map(Vec::len).unwrap_or(0);
-        let redelivered = r1["second"].as_array().map(Vec::len).unwrap_or(0);
+        // One trial (and topic) per client setting, all at once.
+        let settings = [
+            ("v2", "2.0.0"),
+            ("v1", "2.0.0"),
+            ("v2", "0.11.0.0"),
+            ("v2", "0.10.2.0"),
+        ];
+        let trials = futures_util::future::join_all(
+            (1..=settings.len() as u32)
+                .map(|n| Trial::start(&engine, &services, &spec, &image, n, &sleep)),
+        )
+        .await;
+        let results = futures_util::future::join_all(trials.iter().zip(settings).map(
+            |(trial, (commit, version))| {
+                let engine = &engine;
+                async move {
+                    let env = [("SARAMA_KAFKA_VERSION", version)];
+                    trial
+                        .exec_json_env(engine, &["sarama-probe", commit], &env)
+                        .await
+                }
+            },
+        ))
+        .await;
+        futures_util::future::join_all(trials.into_iter().map(|t| t.finish(&engine))).await;
+        for ((commit, version), result) in settings.iter().zip(&results) {
+            eprintln!("sarama {version} commit {commit}: {result}");
+        }
+        for r in [&results[0], &results[2]] {
+            assert_eq!(r["first"], 12, "{r}");
+            assert_eq!(
+                r["second"],
+                serde_json::json!(["after-restart"]),
+                "resumes at the committed offset: {r}"
+            );
+            assert_eq!(r["errors"], serde_json::json!([]), "{r}");
+        }
+        let v1 = &results[1];
+        let errors = v1["errors"].as_array().map(Vec::len).unwrap_or(0);
+        let redelivered = v1["second"].as_array().map(Vec::len).unwrap_or(0);
         assert!(
-            errors > 0 || redelivered > 1,
-            "v1 commits should not take effect: {r1}"
+            errors > 0 && redelivered > 1,
+            "v1 commits are rejected and do not take effect: {v1}"
         );
+        let old = &results[3];
+        assert_eq!(old["first"], 0, "0.10 produce fails: {old}");
+        assert!(old["errors"].to_string().contains("produce"), "{old}");
     });
 }
 

@@ -174,18 +174,38 @@ fn keep_leaves_the_trial_for_debugging_and_clean_removes_it() {
 fn go_test_json_reports_are_read_from_real_go_test_output() {
     let tmp = tempfile::tempdir().unwrap();
     let run = Racebench::fixture(tmp.path())
-        .args(["run", "-d", "go-counter", "--reference", "--no-patch", "--jobs", "2"])
+        .args([
+            "run",
+            "-d",
+            "go-counter",
+            "--reference",
+            "--no-patch",
+            "--jobs",
+            "2",
+        ])
         .output()
         .expect_code(0);
     let outcome = |candidate: &str, test: &str| {
         let trial = &trials(&run.run_dir(), "go-counter", candidate)[0];
-        let record = trial["tests"].as_array().unwrap().iter().find(|t| t["name"] == test).cloned().unwrap();
-        (record["outcome"].as_str().unwrap().to_string(), record["message"].as_str().unwrap_or("").to_string())
+        let record = trial["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == test)
+            .cloned()
+            .unwrap();
+        (
+            record["outcome"].as_str().unwrap().to_string(),
+            record["message"].as_str().unwrap_or("").to_string(),
+        )
     };
     assert_eq!(outcome("reference", "TestConcurrentIncrements").0, "passed");
     assert_eq!(outcome("reference", "TestSingleIncrement").0, "passed");
     let (race, message) = outcome("unpatched", "TestConcurrentIncrements");
     assert_eq!(race, "failed");
-    assert!(message.contains("race detected") || message.contains("lost increments"), "{message}");
+    assert!(
+        message.contains("race detected") || message.contains("lost increments"),
+        "{message}"
+    );
     assert_eq!(outcome("unpatched", "TestSingleIncrement").0, "passed");
 }

@@ -29,7 +29,6 @@ def test_concurrent_deltas_lose_no_updates(scenario_factory):
 def test_stock_never_goes_negative(scenario_factory):
     """48 single-unit orders race for 10 units: exactly 10 succeed and stock ends at 0."""
     s = scenario_factory(8)
-    rng = rng_for("negative")
     low = s.sku("LOW")
     s.seed({low: 10})
     events = [s.event([(low, -1)]) for _ in range(48)]

@@ -209,19 +209,12 @@ impl Services {
         on_line: &mut dyn FnMut(&str),
     ) -> Result<Endpoint, ServiceError> {
         let managed = Managed::of(kind);
-        let image = image_for(&self.engine, kind, override_image, on_line).await?;
         let existing = self.engine.inspect_container(managed.container).await?;
         let details = match existing {
-            Some(details) if details.running => {
-                if details.image != image {
-                    on_line(&format!(
-                        "reusing the running {} (image {}; this racebench would start {}: run `racebench services down` to switch)",
-                        managed.container, details.image, image
-                    ));
-                }
-                details
-            }
+            // Reused as it is (`racebench services down` switches to a newer image).
+            Some(details) if details.running => details,
             other => {
+                let image = image_for(&self.engine, kind, override_image, on_line).await?;
                 if let Some(stopped) = other {
                     self.engine.remove_container(&stopped.id).await?;
                 }
