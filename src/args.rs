@@ -211,6 +211,9 @@ pub enum ServiceName {
 
 #[derive(Debug, Args)]
 pub struct CleanArgs {
+    /// Only what this run left (its trial containers and networks, e.g. after `--keep`).
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "images")]
+    pub run: Option<String>,
     /// Also remove the images racebench built (datapoints and services; not the base image).
     #[arg(long)]
     pub images: bool,

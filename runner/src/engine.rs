@@ -77,6 +77,21 @@ fn describe(err: &bollard::errors::Error) -> String {
     }
 }
 
+/// The bridge option that keeps the host's address off a network, so
+/// containers cannot reach host ports through the gateway.
+pub const INHIBIT_HOST_OPTION: &str = "com.docker.network.bridge.inhibit_ipv4";
+
+/// How cut off a network is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkIsolation {
+    /// An ordinary bridge: routes to the host and beyond.
+    Open,
+    /// No route off the host, but the host's own ports stay reachable through the gateway.
+    Internal,
+    /// Internal, and the host has no address on it: members reach each other only.
+    Contained,
+}
+
 /// What the engine says about itself.
 #[derive(Debug, Clone)]
 pub struct EngineInfo {
@@ -685,19 +700,22 @@ impl Engine {
 
     // ---- networks ----
 
-    /// Creates a bridge network; `internal` ones have no route out of the host.
+    /// Creates a bridge network isolated as asked.
     pub async fn create_network(
         &self,
         name: &str,
-        internal: bool,
+        isolation: NetworkIsolation,
         labels: HashMap<String, String>,
     ) -> Result<String, EngineError> {
+        let contained = isolation == NetworkIsolation::Contained;
         let request = NetworkCreateRequest {
             name: name.to_string(),
             driver: Some("bridge".into()),
-            internal: Some(internal),
+            internal: Some(isolation != NetworkIsolation::Open),
             attachable: Some(true),
             labels: Some(labels),
+            options: contained
+                .then(|| HashMap::from([(INHIBIT_HOST_OPTION.to_string(), "true".to_string())])),
             ..Default::default()
         };
         let created = self

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::engine::{ContainerSpec, Engine, EngineError};
+use crate::engine::{ContainerSpec, Engine, EngineError, NetworkIsolation};
 
 /// A container racebench created and must remove.
 #[derive(Debug)]
@@ -75,32 +75,17 @@ impl NetworkGuard {
     pub async fn create(
         engine: &Engine,
         name: &str,
-        internal: bool,
+        isolation: NetworkIsolation,
         labels: HashMap<String, String>,
     ) -> Result<NetworkGuard, EngineError> {
-        let id = engine.create_network(name, internal, labels).await?;
-        Ok(NetworkGuard::adopt(engine, id, name))
-    }
-
-    /// Creates a trial network that reaches nothing but what is connected to it
-    /// (see `Engine::create_contained_network`).
-    pub async fn create_contained(
-        engine: &Engine,
-        name: &str,
-        labels: HashMap<String, String>,
-    ) -> Result<NetworkGuard, EngineError> {
-        let id = engine.create_contained_network(name, labels).await?;
-        Ok(NetworkGuard::adopt(engine, id, name))
-    }
-
-    fn adopt(engine: &Engine, id: String, name: &str) -> NetworkGuard {
-        NetworkGuard {
+        let id = engine.create_network(name, isolation, labels).await?;
+        Ok(NetworkGuard {
             engine: engine.clone(),
             id,
             name: name.to_string(),
             keep: false,
             done: false,
-        }
+        })
     }
 
     pub fn id(&self) -> &str {

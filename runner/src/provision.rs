@@ -18,6 +18,10 @@ impl Provision for Services {
             Ok(Box::new(services) as Box<dyn Lease>)
         })
     }
+
+    fn contained(&self) -> bool {
+        Services::contained(self)
+    }
 }
 
 impl Lease for TrialServices {

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::archive::{self, FileSet};
 use crate::crosscheck::{reconcile, ReportRead};
-use crate::engine::{ContainerLimits, ContainerSpec, Engine, ExecOutput};
+use crate::engine::{ContainerLimits, ContainerSpec, Engine, ExecOutput, NetworkIsolation};
 use crate::guard::{ContainerGuard, NetworkGuard};
 use crate::labels;
 use crate::patch;
@@ -51,6 +51,12 @@ pub trait Provision: Send + Sync {
         spec: &'a DatapointSpec,
         network_id: &'a str,
     ) -> BoxFuture<'a, Result<Box<dyn Lease>, ProvisionError>>;
+
+    /// Whether trials can reach the services from a contained network (false
+    /// for external services, which need a route off the host).
+    fn contained(&self) -> bool {
+        true
+    }
 }
 
 /// Per-trial service resources, released after the trial.
@@ -260,7 +266,12 @@ impl Steps<'_> {
             key.trial,
             "trial-network",
         );
-        let network = NetworkGuard::create_contained(self.engine, &name, network_labels)
+        // Contained unless external services need a route off the host.
+        let isolation = match services {
+            Some(s) if !spec.services.is_empty() && !s.contained() => NetworkIsolation::Open,
+            _ => NetworkIsolation::Contained,
+        };
+        let network = NetworkGuard::create(self.engine, &name, isolation, network_labels)
             .await
             .map_err(Stop::infra)?;
         let network_name = network.name().to_string();

@@ -21,7 +21,7 @@ use racebench_model::{Datapoint, DatapointSpec, ServiceKind};
 use racebench_runner::archive::FileSet;
 use racebench_runner::base_image::ensure_base;
 use racebench_runner::cache_dir::cache_dir;
-use racebench_runner::engine::{ContainerLimits, ContainerSpec, Engine};
+use racebench_runner::engine::{ContainerLimits, ContainerSpec, Engine, NetworkIsolation};
 use racebench_runner::guard::{remove_network_fully, ContainerGuard};
 use racebench_runner::image::ensure_image;
 use racebench_runner::labels;
@@ -222,7 +222,11 @@ struct TestNetwork {
 impl TestNetwork {
     async fn contained(engine: &Engine, name: &str) -> TestNetwork {
         let id = engine
-            .create_contained_network(name, labels::owned("trial-network"))
+            .create_network(
+                name,
+                NetworkIsolation::Contained,
+                labels::owned("trial-network"),
+            )
             .await
             .expect("create a contained network");
         TestNetwork { id, done: false }
@@ -231,7 +235,11 @@ impl TestNetwork {
     /// An internal network without the host-address option (the engine's plain kind).
     async fn plain_internal(engine: &Engine, name: &str) -> TestNetwork {
         let id = engine
-            .create_network(name, true, labels::owned("trial-network"))
+            .create_network(
+                name,
+                NetworkIsolation::Internal,
+                labels::owned("trial-network"),
+            )
             .await
             .expect("create an internal network");
         TestNetwork { id, done: false }
@@ -878,7 +886,7 @@ fn provisioning_time_median_of_20() {
 
 /// `cargo test -p racebench-runner --test services -- --ignored --nocapture broker_binary`
 #[test]
-#[ignore = "builds the broker from nothing: about 15 minutes on 2 cores"]
+#[ignore = "builds the broker from nothing: 13 to 50 minutes on 2 cores"]
 fn broker_binary_builds_from_nothing_into_an_empty_cache_and_is_then_reused() {
     let cache = tempfile::tempdir().expect("temp dir");
     // Alone in its process (`--ignored` with this name): nothing else reads the variable.

@@ -13,6 +13,12 @@ use crate::output;
 
 pub async fn clean(args: CleanArgs) -> anyhow::Result<i32> {
     let engine = Engine::connect().await?;
+    if let Some(run) = &args.run {
+        let label = format!("{}={run}", labels::RUN);
+        let (containers, networks) = remove_labelled(&engine, &label).await?;
+        println!("removed {containers} container(s), {networks} network(s) of run {run}");
+        return Ok(exit_code::SUCCESS);
+    }
     // Trial data inside the services first, while they still run.
     let config = ServicesConfig::from_env()?;
     match services::sweep_leftovers(&engine, &config).await {
@@ -26,22 +32,13 @@ pub async fn clean(args: CleanArgs) -> anyhow::Result<i32> {
         Ok(_) => {}
         Err(e) => output::warning(format!("leftover trial data was not swept: {e}")),
     }
-    let containers = engine.containers_with_label(labels::OWNER).await?;
-    for c in &containers {
-        engine.remove_container(&c.id).await?;
-    }
-    let networks = engine.networks_with_label(labels::OWNER).await?;
-    for n in &networks {
-        remove_network_fully(&engine, &n.id).await?;
-    }
+    let (containers, networks) = remove_labelled(&engine, labels::OWNER).await?;
     let volumes = engine.volumes_with_label(labels::OWNER).await?;
     for v in &volumes {
         engine.remove_volume(v).await?;
     }
     println!(
-        "removed {} container(s), {} network(s), {} volume(s)",
-        containers.len(),
-        networks.len(),
+        "removed {containers} container(s), {networks} network(s), {} volume(s)",
         volumes.len()
     );
     if args.images {
@@ -51,4 +48,17 @@ pub async fn clean(args: CleanArgs) -> anyhow::Result<i32> {
         println!("removed {removed} image(s)");
     }
     Ok(exit_code::SUCCESS)
+}
+
+/// Removes the containers, then the networks, carrying `label`; returns their counts.
+async fn remove_labelled(engine: &Engine, label: &str) -> anyhow::Result<(usize, usize)> {
+    let containers = engine.containers_with_label(label).await?;
+    for c in &containers {
+        engine.remove_container(&c.id).await?;
+    }
+    let networks = engine.networks_with_label(label).await?;
+    for n in &networks {
+        remove_network_fully(engine, &n.id).await?;
+    }
+    Ok((containers.len(), networks.len()))
 }

@@ -163,8 +163,9 @@ fn keep_leaves_the_trial_for_debugging_and_clean_removes_it() {
         2,
         "the container and its network stay"
     );
+    // `--run`: a plain `clean` would also remove the trials of tests running beside this one.
     Racebench::fixture(tmp.path())
-        .args(["clean"])
+        .args(["clean", "--run", &run_id])
         .output()
         .expect_code(0);
     assert!(leftovers(&run_id).is_empty());
@@ -193,14 +194,19 @@ fn go_test_json_reports_are_read_from_real_go_test_output() {
             .iter()
             .find(|t| t["name"] == test)
             .cloned()
-            .unwrap();
-        (
-            record["outcome"].as_str().unwrap().to_string(),
-            record["message"].as_str().unwrap_or("").to_string(),
-        )
+            .unwrap_or_else(|| panic!("{test} missing from {trial:#}"));
+        let outcome = record["outcome"].as_str().unwrap().to_string();
+        let message = record["message"].as_str().unwrap_or("").to_string();
+        let stderr = trial["logs"]["test_stderr"]
+            .as_str()
+            .and_then(|rel| std::fs::read_to_string(run.run_dir().join(rel)).ok())
+            .unwrap_or_default();
+        (outcome, format!("{message}\n--- trial record\n{trial:#}\n--- test stderr\n{stderr}"))
     };
-    assert_eq!(outcome("reference", "TestConcurrentIncrements").0, "passed");
-    assert_eq!(outcome("reference", "TestSingleIncrement").0, "passed");
+    for test in ["TestConcurrentIncrements", "TestSingleIncrement"] {
+        let (result, detail) = outcome("reference", test);
+        assert_eq!(result, "passed", "{detail}");
+    }
     let (race, message) = outcome("unpatched", "TestConcurrentIncrements");
     assert_eq!(race, "failed");
     assert!(

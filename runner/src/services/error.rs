@@ -57,7 +57,7 @@ pub enum ServiceError {
     #[error("every redis database index is in use by a running trial ({count}); raise `--databases` or run fewer trials at once")]
     RedisExhausted { count: u32 },
     #[error(
-        "the trial network {network} is not internal; create it with `create_contained_network`"
+        "the trial network {network} is not internal; create it with `NetworkIsolation::Contained`"
     )]
     NetworkNotContained { network: String },
 }

@@ -6,18 +6,15 @@
 
 use std::collections::HashMap;
 
-use bollard::models::NetworkCreateRequest;
 use bollard::query_parameters::InspectNetworkOptions;
 
-use crate::engine::{short, Engine, EngineError};
+use crate::engine::{short, Engine, EngineError, NetworkIsolation};
 use crate::labels;
 
 /// The network the managed services start on.
 pub const SERVICES_NETWORK: &str = "racebench-services";
 
-/// The bridge option that keeps the host's address off a network, so
-/// containers cannot reach host ports through the gateway.
-pub const INHIBIT_HOST_OPTION: &str = "com.docker.network.bridge.inhibit_ipv4";
+pub use crate::engine::INHIBIT_HOST_OPTION;
 
 /// What racebench checks about a network.
 #[derive(Debug, Clone)]
@@ -36,34 +33,6 @@ pub struct NetworkDetails {
 }
 
 impl Engine {
-    /// Creates a trial network that reaches nothing but the containers
-    /// connected to it: internal (no route out of the host) and without an
-    /// address of the host on the bridge.
-    pub async fn create_contained_network(
-        &self,
-        name: &str,
-        labels: HashMap<String, String>,
-    ) -> Result<String, EngineError> {
-        let request = NetworkCreateRequest {
-            name: name.to_string(),
-            driver: Some("bridge".into()),
-            internal: Some(true),
-            attachable: Some(true),
-            labels: Some(labels),
-            options: Some(HashMap::from([(
-                INHIBIT_HOST_OPTION.to_string(),
-                "true".to_string(),
-            )])),
-            ..Default::default()
-        };
-        let created = self
-            .docker
-            .create_network(request)
-            .await
-            .map_err(|e| EngineError::op(format!("create network {name}"), e))?;
-        Ok(created.id)
-    }
-
     /// Details of a network; `None` when it does not exist.
     pub async fn network_details(&self, id: &str) -> Result<Option<NetworkDetails>, EngineError> {
         match self
@@ -115,7 +84,11 @@ pub async fn ensure_services_network(engine: &Engine) -> Result<(String, bool), 
         return Ok((found.id, false));
     }
     match engine
-        .create_network(SERVICES_NETWORK, false, labels::owned("services-network"))
+        .create_network(
+            SERVICES_NETWORK,
+            NetworkIsolation::Open,
+            labels::owned("services-network"),
+        )
         .await
     {
         Ok(id) => Ok((id, true)),

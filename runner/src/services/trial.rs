@@ -47,7 +47,7 @@ struct Cleanup {
 impl Services {
     /// Provisions `spec.services` for one trial whose container will run on
     /// `network_id` (an internal network made with
-    /// [`Engine::create_contained_network`]).
+    /// `NetworkIsolation::Contained`).
     pub async fn provision(
         &self,
         trial: &TrialKey,
@@ -260,7 +260,7 @@ impl Services {
                 if !d.host_unreachable {
                     tracing::warn!(
                         network = %d.name,
-                        "trial network lets containers reach the host's ports through its gateway; create it with Engine::create_contained_network"
+                        "trial network lets containers reach the host's ports through its gateway; create it with NetworkIsolation::Contained"
                     );
                 }
                 Ok(())
