@@ -177,6 +177,9 @@ pub struct TimelineArgs {
     /// Which trial (1-based; default: the first failing one with events).
     #[arg(long)]
     pub trial: Option<u32>,
+    /// Show only flows whose name contains this (repeatable), e.g. `--flow order-123456 --flow competing`.
+    #[arg(long)]
+    pub flow: Vec<String>,
     #[arg(long, value_enum, default_value_t = TimelineFormat::Text)]
     pub format: TimelineFormat,
 }

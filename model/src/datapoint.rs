@@ -43,7 +43,8 @@ impl ServiceKind {
 
 impl fmt::Display for ServiceKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // `pad` honours width and alignment (`{:<9}` in tables).
+        f.pad(self.as_str())
     }
 }
 

@@ -24,8 +24,25 @@ pub fn timeline(args: TimelineArgs) -> anyhow::Result<i32> {
             }
         );
     };
-    let events = load_trial_events(&run, &chosen.datapoint, &chosen.candidate, chosen.trial)?
+    let mut events = load_trial_events(&run, &chosen.datapoint, &chosen.candidate, chosen.trial)?
         .expect("the chosen trial has events");
+    if !args.flow.is_empty() {
+        let mut flows: Vec<String> = events.events.iter().map(|e| e.flow.clone()).collect();
+        flows.dedup();
+        events
+            .events
+            .retain(|e| args.flow.iter().any(|f| e.flow.contains(f.as_str())));
+        if events.events.is_empty() {
+            flows.sort();
+            flows.dedup();
+            anyhow::bail!(
+                "no flow of trial {} matches {}; its flows are: {}",
+                chosen.trial,
+                args.flow.join(", "),
+                flows.join(", ")
+            );
+        }
+    }
     for (line, why) in &events.skipped {
         output::warning(format!("{}:{line}: skipped: {why}", events.path.display()));
     }

@@ -201,7 +201,10 @@ fn go_test_json_reports_are_read_from_real_go_test_output() {
             .as_str()
             .and_then(|rel| std::fs::read_to_string(run.run_dir().join(rel)).ok())
             .unwrap_or_default();
-        (outcome, format!("{message}\n--- trial record\n{trial:#}\n--- test stderr\n{stderr}"))
+        (
+            outcome,
+            format!("{message}\n--- trial record\n{trial:#}\n--- test stderr\n{stderr}"),
+        )
     };
     for test in ["TestConcurrentIncrements", "TestSingleIncrement"] {
         let (result, detail) = outcome("reference", test);

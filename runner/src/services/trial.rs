@@ -201,6 +201,8 @@ impl Services {
                     ("PGUSER".into(), grant.user),
                     ("PGPASSWORD".into(), grant.password),
                     ("PGDATABASE".into(), grant.database),
+                    // The server speaks no TLS; lib/pq and libpq would ask for it.
+                    ("PGSSLMODE".into(), "disable".into()),
                 ]);
             }
             Ok(None) => {}
