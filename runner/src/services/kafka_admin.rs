@@ -152,31 +152,15 @@ impl KafkaAdmin {
             .controller()
             .await
             .map_err(|e| ServiceError::kafka(what, e))?;
-        let mut w = Writer::default();
-        w.array(names.len());
-        for name in names {
-            w.string(name);
-        }
-        w.i32(self.timeout.as_millis() as i32);
-        let body = conn
-            .call(API_DELETE_TOPICS, 1, w.0)
-            .await
-            .map_err(|e| ServiceError::kafka(what, e))?;
-        let mut r = Reader::new(&body);
-        let parse = |r: &mut Reader| -> Result<Vec<(String, i16)>, String> {
-            r.i32()?;
-            let n = r.array()?;
-            (0..n).map(|_| Ok((r.string()?, r.i16()?))).collect()
+        let timeout = self.timeout.as_millis() as i32;
+        let request = DeleteByName {
+            api: API_DELETE_TOPICS,
+            timeout_ms: Some(timeout),
+            already_gone: UNKNOWN_TOPIC_OR_PARTITION,
+            noun: "topic",
+            what,
         };
-        for (name, code) in parse(&mut r).map_err(|e| ServiceError::kafka(what, e))? {
-            if code != 0 && code != UNKNOWN_TOPIC_OR_PARTITION {
-                return Err(ServiceError::kafka(
-                    format!("delete topic {name}"),
-                    format!("{} ({code})", error_name(code)),
-                ));
-            }
-        }
-        Ok(())
+        request.send(&mut conn, names).await
     }
 
     /// Consumer groups whose id starts with `prefix`; `None` when the broker
@@ -259,29 +243,14 @@ impl KafkaAdmin {
             if !conn.supports(API_DELETE_GROUPS) {
                 return Ok(false);
             }
-            let mut w = Writer::default();
-            w.array(groups.len());
-            for g in &groups {
-                w.string(g);
-            }
-            let body = conn
-                .call(API_DELETE_GROUPS, 1, w.0)
-                .await
-                .map_err(|e| ServiceError::kafka(what, e))?;
-            let mut r = Reader::new(&body);
-            let parse = |r: &mut Reader| -> Result<Vec<(String, i16)>, String> {
-                r.i32()?;
-                let n = r.array()?;
-                (0..n).map(|_| Ok((r.string()?, r.i16()?))).collect()
+            let request = DeleteByName {
+                api: API_DELETE_GROUPS,
+                timeout_ms: None,
+                already_gone: GROUP_ID_NOT_FOUND,
+                noun: "consumer group",
+                what,
             };
-            for (group, code) in parse(&mut r).map_err(|e| ServiceError::kafka(what, e))? {
-                if code != 0 && code != GROUP_ID_NOT_FOUND {
-                    return Err(ServiceError::kafka(
-                        format!("delete consumer group {group}"),
-                        format!("{} ({code})", error_name(code)),
-                    ));
-                }
-            }
+            request.send(&mut conn, &groups).await?;
         }
         Ok(true)
     }
@@ -424,6 +393,49 @@ fn parse_metadata(body: &[u8]) -> Result<Metadata, String> {
 }
 
 /// One connection to a broker, with the API versions it announced.
+/// A DeleteTopics or DeleteGroups request (v1): a list of names (and, for
+/// topics, a timeout); the answer is a per-name error code. A name that is
+/// already gone is fine.
+struct DeleteByName<'a> {
+    api: i16,
+    timeout_ms: Option<i32>,
+    already_gone: i16,
+    noun: &'a str,
+    what: &'a str,
+}
+
+impl DeleteByName<'_> {
+    async fn send(&self, conn: &mut Conn, names: &[String]) -> Result<(), ServiceError> {
+        let mut w = Writer::default();
+        w.array(names.len());
+        for name in names {
+            w.string(name);
+        }
+        if let Some(timeout) = self.timeout_ms {
+            w.i32(timeout);
+        }
+        let body = conn
+            .call(self.api, 1, w.0)
+            .await
+            .map_err(|e| ServiceError::kafka(self.what, e))?;
+        let mut r = Reader::new(&body);
+        let parse = |r: &mut Reader| -> Result<Vec<(String, i16)>, String> {
+            r.i32()?;
+            let n = r.array()?;
+            (0..n).map(|_| Ok((r.string()?, r.i16()?))).collect()
+        };
+        for (name, code) in parse(&mut r).map_err(|e| ServiceError::kafka(self.what, e))? {
+            if code != 0 && code != self.already_gone {
+                return Err(ServiceError::kafka(
+                    format!("delete {} {name}", self.noun),
+                    format!("{} ({code})", error_name(code)),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 struct Conn {
     stream: TcpStream,
     correlation: i32,
