@@ -94,7 +94,8 @@ pub(crate) fn build(
         }
     };
     let timeline: Timeline = events.timeline();
-    let svg = render_svg(&timeline);
+    // The picture shows the racing flows alone; the text below keeps them all.
+    let svg = render_svg(&Timeline::focused(&events.events));
     let root = "../../";
     let rel = events
         .path

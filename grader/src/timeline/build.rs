@@ -92,6 +92,28 @@ impl RaceWindow {
 
 impl Timeline {
     /// Builds the timeline of `events` (in any order; ties keep their order).
+    /// The flows that raced, alone: each window's flow and the flows that
+    /// touched its subject inside the window, rebuilt from `events` so T+0 is
+    /// their first event. With no race window, the whole timeline. This is
+    /// what a picture should show when a trial ran many unrelated flows.
+    pub fn focused(events: &[Event]) -> Timeline {
+        let full = Timeline::from_events(events);
+        if full.windows.is_empty() {
+            return full;
+        }
+        let mut racing: Vec<&str> = Vec::new();
+        for w in &full.windows {
+            racing.push(&w.flow);
+            racing.extend(w.intruders.iter().map(|&i| full.events[i].flow.as_str()));
+        }
+        let kept: Vec<Event> = events
+            .iter()
+            .filter(|e| racing.contains(&e.flow.as_str()))
+            .cloned()
+            .collect();
+        Timeline::from_events(&kept)
+    }
+
     pub fn from_events(events: &[Event]) -> Timeline {
         let mut sorted: Vec<&Event> = events.iter().collect();
         sorted.sort_by_key(|e| e.at_us);
@@ -359,6 +381,42 @@ pub(crate) mod tests {
         let t = Timeline::from_events(&events);
         assert_eq!(t.windows[0].start_ms, 10.0);
         assert_eq!(t.events[0].marker, None);
+    }
+
+    #[test]
+    fn focused_keeps_only_the_racing_flows() {
+        let mut events = seed();
+        for e in &mut events {
+            e.at_us += 5_000;
+        }
+        events.insert(
+            0,
+            Event {
+                at_us: 0,
+                flow: "warmup".into(),
+                activity: "CheckInventory".into(),
+                kind: EventKind::Completed,
+                subject: Some("OTHER".into()),
+                role: Some(EventRole::Check),
+                detail: None,
+            },
+        );
+        let full = Timeline::from_events(&events);
+        assert!(full.flows.contains(&"warmup".to_string()));
+        let focused = Timeline::focused(&events);
+        assert!(!focused.flows.contains(&"warmup".to_string()));
+        assert_eq!(focused.windows.len(), full.windows.len());
+        let first_racing = events
+            .iter()
+            .filter(|e| e.flow != "warmup")
+            .map(|e| e.at_us)
+            .min();
+        assert_eq!(
+            Some(focused.origin_us),
+            first_racing,
+            "re-based on the racing flows"
+        );
+        assert_eq!(focused.events[0].t_ms, 0.0);
     }
 
     #[test]
