@@ -97,14 +97,16 @@ fn find_tool(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// Whether this process runs as root: the effective uid, from /proc.
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc_geteuid() == 0 }
-}
-
-extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+            // Uid: real effective saved filesystem
+            line.split_whitespace().nth(2).map(|euid| euid == "0")
+        })
+        .unwrap_or(false)
 }
 
 async fn run_logged(
@@ -162,6 +164,7 @@ async fn bootstrap_and_import(
     }
     std::fs::create_dir_all(scratch)
         .map_err(|e| base_error(format!("failed to create {}: {e}", scratch.display())))?;
+    remove_abandoned_roots(scratch);
     let rootfs = scratch.join(format!("rootfs-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&rootfs);
     on_line(&format!(
@@ -193,6 +196,26 @@ async fn bootstrap_and_import(
     .await;
     let _ = std::fs::remove_dir_all(&rootfs);
     result.map(|()| "debootstrap".to_string())
+}
+
+/// Removes `rootfs-<pid>` folders left by racebench processes that died
+/// while bootstrapping (their pid is gone).
+fn remove_abandoned_roots(scratch: &Path) {
+    let Ok(entries) = std::fs::read_dir(scratch) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("rootfs-")
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Apt sources like the official image's, extra CA certificates this host

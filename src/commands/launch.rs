@@ -24,7 +24,8 @@ use racebench_runner::trial::pack_hidden_tests;
 use tokio::sync::mpsc;
 
 use crate::args::TrialOptions;
-use crate::commands::services::TrialServicesHandle;
+use crate::commands::services::{remove_services_started_here, TrialServicesHandle};
+use crate::exit_code::{self, coded};
 use crate::output;
 
 /// A datapoint and the candidates to try on it.
@@ -100,7 +101,17 @@ fn datapoint_hash(datapoint: &Datapoint) -> String {
         .unwrap_or_default()
 }
 
-/// Runs the selection: new run, or the continuation of `resume`.
+/// Everything a run needs before its first trial.
+struct Prepared {
+    layout: RunLayout,
+    manifest: RunManifest,
+    jobs: Vec<Job>,
+    services: Option<TrialServicesHandle>,
+}
+
+/// Runs the selection: new run, or the continuation of `resume`. Ctrl-C while
+/// images and services are being prepared stops there and removes the
+/// services this process started; during trials, the scheduler handles it.
 pub async fn launch(
     selections: Vec<Selection>,
     weights: &WeightsSet,
@@ -109,7 +120,87 @@ pub async fn launch(
 ) -> anyhow::Result<Launched> {
     let engine = Engine::connect().await?;
     tracing::debug!(engine = %engine.info(), "engine ready");
+    let (interrupt_tx, mut interrupt_rx) = mpsc::unbounded_channel();
+    let ctrl_c = tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if interrupt_tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    let prepared = tokio::select! {
+        prepared = prepare(&engine, &selections, weights, options, resume) => prepared,
+        _ = interrupt_rx.recv() => {
+            output::status("interrupted before any trial ran; removing the services this run started");
+            if let Err(e) = remove_services_started_here(&engine).await {
+                output::warning(format!("{e:#}"));
+            }
+            ctrl_c.abort();
+            return Err(coded(exit_code::INTERRUPTED, anyhow::anyhow!("interrupted while preparing the run")));
+        }
+    };
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            ctrl_c.abort();
+            return Err(e);
+        }
+    };
+    let Prepared {
+        layout,
+        manifest,
+        jobs,
+        services,
+    } = prepared;
 
+    let config = RunConfig {
+        layout: layout.clone(),
+        run_id: manifest.run_id.clone(),
+        trials: options.trials,
+        jobs: options.jobs as usize,
+        keep: options.keep,
+        grace: Duration::from_secs(options.grace),
+    };
+    let (event_tx, mut event_rx) = mpsc::unbounded_channel();
+    let grace = options.grace;
+    let printer = tokio::spawn(async move {
+        while let Some(event) = event_rx.recv().await {
+            print_event(&event, grace);
+        }
+    });
+    let provider = services.as_ref().map(|s| s.provider());
+    let outcome = run::run(
+        &engine,
+        provider,
+        &config,
+        &jobs,
+        manifest,
+        interrupt_rx,
+        event_tx,
+    )
+    .await;
+    let _ = printer.await;
+    if let Some(services) = services {
+        if let Err(e) = services.stop_started().await {
+            output::warning(format!(
+                "failed to stop the services this run started: {e:#}"
+            ));
+        }
+    }
+    ctrl_c.abort();
+    let outcome = outcome?;
+    Ok(Launched { layout, outcome })
+}
+
+/// The run folder, images, hidden tests and services.
+async fn prepare(
+    engine: &Engine,
+    selections: &[Selection],
+    weights: &WeightsSet,
+    options: &TrialOptions,
+    resume: Option<(RunLayout, RunManifest)>,
+) -> anyhow::Result<Prepared> {
+    let engine = engine.clone();
     // The run folder and its manifest first, so build logs have a home.
     let (layout, mut manifest) = match resume {
         Some((layout, manifest)) => (layout, manifest),
@@ -156,7 +247,7 @@ pub async fn launch(
     }
     let mut jobs = Vec::new();
     let mut needed: BTreeSet<ServiceKind> = BTreeSet::new();
-    for selection in &selections {
+    for selection in selections {
         let dp = &selection.datapoint;
         let id = dp.spec.id.clone();
         let hash = datapoint_hash(dp);
@@ -216,52 +307,12 @@ pub async fn launch(
     } else {
         Some(TrialServicesHandle::start(&engine, &needed).await?)
     };
-
-    let config = RunConfig {
-        layout: layout.clone(),
-        run_id: manifest.run_id.clone(),
-        trials: options.trials,
-        jobs: options.jobs as usize,
-        keep: options.keep,
-        grace: Duration::from_secs(options.grace),
-    };
-    let (interrupt_tx, interrupt_rx) = mpsc::unbounded_channel();
-    let ctrl_c = tokio::spawn(async move {
-        while tokio::signal::ctrl_c().await.is_ok() {
-            if interrupt_tx.send(()).is_err() {
-                break;
-            }
-        }
-    });
-    let (event_tx, mut event_rx) = mpsc::unbounded_channel();
-    let grace = options.grace;
-    let printer = tokio::spawn(async move {
-        while let Some(event) = event_rx.recv().await {
-            print_event(&event, grace);
-        }
-    });
-    let provider = services.as_ref().map(|s| s.provider());
-    let outcome = run::run(
-        &engine,
-        provider,
-        &config,
-        &jobs,
+    Ok(Prepared {
+        layout,
         manifest,
-        interrupt_rx,
-        event_tx,
-    )
-    .await;
-    let _ = printer.await;
-    if let Some(services) = services {
-        if let Err(e) = services.stop_started().await {
-            output::warning(format!(
-                "failed to stop the services this run started: {e:#}"
-            ));
-        }
-    }
-    ctrl_c.abort();
-    let outcome = outcome?;
-    Ok(Launched { layout, outcome })
+        jobs,
+        services,
+    })
 }
 
 /// Builds or reuses a datapoint image, keeping the build output in a log file.

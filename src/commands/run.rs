@@ -38,7 +38,13 @@ pub async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<i32> {
         }
         _ => exit_code::SUCCESS,
     };
-    summarize_run(launched.layout.root(), &weights)?;
+    // The trials are saved whatever grading says; `racebench grade` can redo it.
+    if let Err(e) = summarize_run(launched.layout.root(), &weights) {
+        output::warning(format!(
+            "the run is saved in {} but could not be graded: {e:#}",
+            launched.layout.root().display()
+        ));
+    }
     Ok(code)
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use racebench_model::ServiceKind;
 use racebench_runner::engine::Engine;
+use racebench_runner::labels;
 use racebench_runner::services::{self, Services, ServicesConfig};
 use racebench_runner::trial::Provision;
 
@@ -50,6 +51,28 @@ impl TrialServicesHandle {
         services.stop_started().await?;
         Ok(())
     }
+}
+
+/// Removes the service containers (and an emptied services network) this
+/// process started, after an interrupt cut their start short.
+pub async fn remove_services_started_here(engine: &Engine) -> anyhow::Result<()> {
+    let mine = format!("{}={}", labels::PID, std::process::id());
+    let is_services = |l: &std::collections::HashMap<String, String>, role: &str| {
+        l.get(labels::ROLE).map(String::as_str) == Some(role)
+    };
+    for c in engine.containers_with_label(&mine).await? {
+        if is_services(&c.labels, "service") {
+            engine.remove_container(&c.id).await?;
+        }
+    }
+    for n in engine.networks_with_label(&mine).await? {
+        if is_services(&n.labels, "services-network")
+            && engine.network_containers(&n.id).await?.is_empty()
+        {
+            engine.remove_network(&n.id).await?;
+        }
+    }
+    Ok(())
 }
 
 fn kinds(names: &[ServiceName]) -> BTreeSet<ServiceKind> {
