@@ -129,6 +129,23 @@ impl KafkaAdmin {
         Ok(())
     }
 
+    /// How many brokers a Metadata request (asking for no topic) lists.
+    /// For the managed broker this is its readiness probe: one connection to
+    /// the published port, where librdkafka would drop the bootstrap
+    /// connection for the advertised `kafka:9092`, which the host cannot
+    /// resolve.
+    pub async fn broker_count(&self, timeout: Duration) -> Result<usize, String> {
+        let probe = KafkaAdmin {
+            timeout,
+            ..self.clone()
+        };
+        let meta = probe.metadata(Some(&[])).await?;
+        if meta.brokers.is_empty() {
+            return Err("the metadata lists no broker".into());
+        }
+        Ok(meta.brokers.len())
+    }
+
     /// Every topic whose name starts with `prefix`.
     pub async fn topics_with_prefix(&self, prefix: &str) -> Result<Vec<TopicInfo>, ServiceError> {
         let meta = self

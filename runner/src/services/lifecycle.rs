@@ -176,12 +176,14 @@ impl Services {
                 Probe::Postgres(admin)
             }
             ServiceKind::Kafka => {
-                self.kafka = Some(if managed {
-                    KafkaAdmin::managed(endpoint.host_address.clone())
+                if managed {
+                    let admin = KafkaAdmin::managed(endpoint.host_address.clone());
+                    self.kafka = Some(admin.clone());
+                    Probe::ManagedKafka(admin)
                 } else {
-                    KafkaAdmin::external(&endpoint.host_address)
-                });
-                Probe::Kafka(endpoint.host_address.clone())
+                    self.kafka = Some(KafkaAdmin::external(&endpoint.host_address));
+                    Probe::Kafka(endpoint.host_address.clone())
+                }
             }
             ServiceKind::Redis => {
                 let admin = match self.config.source(ServiceKind::Redis) {

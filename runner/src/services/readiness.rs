@@ -1,5 +1,7 @@
 //! Real readiness probes, repeated until a deadline: `SELECT 1` through sqlx,
-//! a metadata request through rdkafka (librdkafka 2.12), `PING` for Redis.
+//! a Kafka Metadata request (through rdkafka for an external cluster, through
+//! racebench's wire client on one connection for the managed broker), `PING`
+//! for Redis.
 //! A service that is not ready in time fails with its container's last log
 //! lines; one whose container stopped fails at once.
 
@@ -11,6 +13,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 
 use super::error::ServiceError;
+use super::kafka_admin::KafkaAdmin;
 use super::postgres::PostgresAdmin;
 use super::redis::RedisAdmin;
 use crate::engine::Engine;
@@ -19,7 +22,14 @@ use crate::engine::Engine;
 #[derive(Debug, Clone)]
 pub enum Probe {
     Postgres(PostgresAdmin),
-    /// A bootstrap list (as seen from racebench).
+    /// The managed broker, at its published port: its advertised address
+    /// (`kafka:9092`) resolves only inside the services network, and
+    /// librdkafka 2.12 drops a bootstrap connection as soon as it learns the
+    /// advertised one, so from the host it fails at random. One Metadata
+    /// request on one connection asks the same question without that race.
+    ManagedKafka(KafkaAdmin),
+    /// An external cluster's bootstrap list, whose advertised addresses
+    /// resolve from here.
     Kafka(String),
     Redis(RedisAdmin),
 }
@@ -28,7 +38,7 @@ impl Probe {
     pub fn kind(&self) -> ServiceKind {
         match self {
             Probe::Postgres(_) => ServiceKind::Postgres,
-            Probe::Kafka(_) => ServiceKind::Kafka,
+            Probe::Kafka(_) | Probe::ManagedKafka(_) => ServiceKind::Kafka,
             Probe::Redis(_) => ServiceKind::Redis,
         }
     }
@@ -41,6 +51,7 @@ impl Probe {
                 Probe::Kafka(bootstrap) => {
                     kafka_metadata(bootstrap.clone(), timeout).await.map(|_| ())
                 }
+                Probe::ManagedKafka(admin) => admin.broker_count(timeout).await.map(|_| ()),
                 Probe::Redis(admin) => admin.ping().await,
             }
         };

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use racebench_model::ServiceKind;
 
 use super::config::{ServiceSource, ServicesConfig};
+use super::kafka_admin::KafkaAdmin;
 use super::managed::{Managed, ADMIN_PASSWORD, ADMIN_USER};
 use super::postgres::PostgresAdmin;
 use super::readiness::Probe;
@@ -125,7 +126,7 @@ async fn one(engine: &Engine, config: &ServicesConfig, kind: ServiceKind) -> Ser
                     true,
                 )
                 .map(Probe::Postgres),
-                ServiceKind::Kafka => Ok(Probe::Kafka(address)),
+                ServiceKind::Kafka => Ok(Probe::ManagedKafka(KafkaAdmin::managed(address))),
                 ServiceKind::Redis => Ok(Probe::Redis(RedisAdmin::new(
                     address,
                     image
