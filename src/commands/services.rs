@@ -30,6 +30,16 @@ impl TrialServicesHandle {
             output::status(format!("  services: {line}"));
         })
         .await?;
+        // Trial resources of earlier racebench processes that died, and
+        // consumer groups whose members were still alive when their trial
+        // ended: best effort, never a reason not to run.
+        match services::sweep_leftovers(engine, &config).await {
+            Ok(report) if !report.is_empty() => {
+                tracing::debug!("swept leftovers of earlier runs: {report:?}")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!("sweeping leftovers of earlier runs failed: {e}"),
+        }
         if !services.contained() {
             output::warning(
                 "external services are in use: trial containers get a route to them, so they are less contained (see docs/services.md)",
