@@ -1,7 +1,8 @@
 //! Integration tests of the live services against the real Docker engine:
 //! readiness, per-trial isolation (two trials in parallel, each in a container
 //! on its own contained network), client compatibility (confluent-kafka from
-//! PyPI, Go sarama 1.22 from Debian), network containment, and the sweep of a
+//! PyPI, Go sarama 1.22 from Debian; librdkafka from the host against an
+//! external broker), network containment, and the sweep of a
 //! killed run's leftovers.
 //!
 //! The tests share one set of services (started once, reused, and removed by
@@ -26,9 +27,9 @@ use racebench_runner::guard::{remove_network_fully, ContainerGuard};
 use racebench_runner::image::ensure_image;
 use racebench_runner::labels;
 use racebench_runner::services::{
-    down, ensure_nisshi, owner_of, status, sweep_leftovers, up, KafkaAdmin, Managed, PostgresAdmin,
-    RedisAdmin, Services, ServicesConfig, TrialKey, TrialNames, TrialServices, ADMIN_PASSWORD,
-    ADMIN_USER,
+    down, ensure_nisshi, kafka_metadata, owner_of, status, sweep_leftovers, up, KafkaAdmin,
+    Managed, PostgresAdmin, RedisAdmin, ServiceSource, Services, ServicesConfig, TrialKey,
+    TrialNames, TrialServices, ADMIN_PASSWORD, ADMIN_USER,
 };
 use serde_json::Value;
 use tokio::sync::{Mutex, OnceCell, RwLock};
@@ -918,5 +919,92 @@ fn broker_binary_builds_from_nothing_into_an_empty_cache_and_is_then_reused() {
             again.elapsed() < Duration::from_secs(5),
             "the second call reuses the binary"
         );
+    });
+}
+
+/// A port on 127.0.0.1 that nothing listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// An external cluster advertises addresses the racebench host resolves; its
+/// readiness and status go through librdkafka (unlike the managed broker's).
+/// The "external" broker here is Nisshi on the host's network, advertising
+/// `127.0.0.1:<port>`; twenty fresh librdkafka clients in a row must see it.
+#[test]
+fn an_external_broker_is_probed_through_librdkafka() {
+    with_services(|services, engine| async move {
+        let image = services
+            .endpoint(ServiceKind::Kafka)
+            .and_then(|e| e.image.clone())
+            .expect("the managed broker's image");
+        let port = free_port();
+        let address = format!("127.0.0.1:{port}");
+        let broker = ContainerGuard::create(
+            &engine,
+            &ContainerSpec {
+                name: Some(unique("external-kafka")),
+                image,
+                cmd: [
+                    "broker",
+                    "--listener-url",
+                    &format!("tcp://127.0.0.1:{port}"),
+                    "--advertised-listener-url",
+                    &format!("tcp://{address}"),
+                    "--storage-engine",
+                    "memory://nisshi/",
+                ]
+                .map(String::from)
+                .to_vec(),
+                labels: labels::owned("test"),
+                network: Some("host".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create the external broker");
+        engine
+            .start_container(broker.id())
+            .await
+            .expect("start the external broker");
+
+        let config = ServicesConfig {
+            kafka: ServiceSource::External {
+                admin: address.clone(),
+                for_trials: address.clone(),
+            },
+            ..config()
+        };
+        let kafka_only: BTreeSet<ServiceKind> = [ServiceKind::Kafka].into();
+        let external = Services::ensure(&engine, &config, &kafka_only, &mut |line| {
+            eprintln!("  {line}")
+        })
+        .await
+        .expect("the external broker answers librdkafka's metadata request");
+        assert!(
+            external.started().is_empty(),
+            "nothing is started for an external service"
+        );
+        for _ in 0..20 {
+            assert_eq!(
+                kafka_metadata(address.clone(), Duration::from_secs(5)).await,
+                Ok(1),
+                "librdkafka sees the one broker"
+            );
+        }
+        let statuses = status(&engine, &config).await;
+        let kafka = statuses
+            .iter()
+            .find(|s| s.kind == ServiceKind::Kafka)
+            .expect("a kafka line");
+        eprintln!("{kafka}");
+        assert_eq!(kafka.state, "external");
+        assert!(kafka.healthy, "{kafka}");
+
+        external.stop_started().await.expect("nothing to stop");
+        broker.remove().await.expect("remove the external broker");
     });
 }
