@@ -33,7 +33,7 @@ impl TrialServicesHandle {
         // Trial resources of earlier racebench processes that died, and
         // consumer groups whose members were still alive when their trial
         // ended: best effort, never a reason not to run.
-        match services::sweep_leftovers(engine, &config).await {
+        match services.sweep_leftovers().await {
             Ok(report) if !report.is_empty() => {
                 tracing::debug!("swept leftovers of earlier runs: {report:?}")
             }

@@ -28,13 +28,12 @@ pub fn timeline(args: TimelineArgs) -> anyhow::Result<i32> {
         .expect("the chosen trial has events");
     if !args.flow.is_empty() {
         let mut flows: Vec<String> = events.events.iter().map(|e| e.flow.clone()).collect();
+        flows.sort();
         flows.dedup();
         events
             .events
             .retain(|e| args.flow.iter().any(|f| e.flow.contains(f.as_str())));
         if events.events.is_empty() {
-            flows.sort();
-            flows.dedup();
             anyhow::bail!(
                 "no flow of trial {} matches {}; its flows are: {}",
                 chosen.trial,

@@ -409,7 +409,6 @@ fn parse_metadata(body: &[u8]) -> Result<Metadata, String> {
     })
 }
 
-/// One connection to a broker, with the API versions it announced.
 /// A DeleteTopics or DeleteGroups request (v1): a list of names (and, for
 /// topics, a timeout); the answer is a per-name error code. A name that is
 /// already gone is fine.
@@ -453,6 +452,7 @@ impl DeleteByName<'_> {
     }
 }
 
+/// One connection to a broker, with the API versions it announced.
 struct Conn {
     stream: TcpStream,
     correlation: i32,

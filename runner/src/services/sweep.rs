@@ -8,6 +8,7 @@ use racebench_model::ServiceKind;
 use super::config::{ServiceSource, ServicesConfig};
 use super::error::ServiceError;
 use super::kafka_admin::KafkaAdmin;
+use super::lifecycle::Services;
 use super::managed::{Managed, ADMIN_PASSWORD, ADMIN_USER};
 use super::naming::{owner_of, TOPIC_PREFIX};
 use super::postgres::PostgresAdmin;
@@ -58,21 +59,7 @@ pub async fn sweep_leftovers(
             ServiceSource::External { admin, .. } => KafkaAdmin::external(admin),
             ServiceSource::Managed { .. } => KafkaAdmin::managed(address),
         };
-        let dead = |name: &String| owner_of(name).is_some_and(|o| o.is_dead());
-        report.topics = admin
-            .topics_with_prefix(TOPIC_PREFIX)
-            .await?
-            .into_iter()
-            .map(|t| t.name)
-            .filter(dead)
-            .collect();
-        admin.delete_topics(&report.topics).await?;
-        if let Some(groups) = admin.groups_with_prefix(TOPIC_PREFIX).await? {
-            let groups: Vec<String> = groups.into_iter().filter(dead).collect();
-            if admin.delete_groups(&groups).await? {
-                report.groups = groups;
-            }
-        }
+        sweep_kafka(&admin, &mut report).await?;
     }
     if let Some(address) = address_of(engine, config, ServiceKind::Redis).await? {
         let admin = match config.source(ServiceKind::Redis) {
@@ -86,6 +73,44 @@ pub async fn sweep_leftovers(
         report.redis_indexes = admin.sweep().await?;
     }
     Ok(report)
+}
+
+impl Services {
+    /// The same sweep over this handle's services, with the admin clients it
+    /// already holds (connected and prepared when the services became ready).
+    pub async fn sweep_leftovers(&self) -> Result<SweepReport, ServiceError> {
+        let mut report = SweepReport::default();
+        if let Some(admin) = &self.postgres {
+            report.databases = admin.sweep().await?;
+        }
+        if let Some(admin) = &self.kafka {
+            sweep_kafka(admin, &mut report).await?;
+        }
+        if let Some((admin, _)) = &self.redis {
+            report.redis_indexes = admin.sweep().await?;
+        }
+        Ok(report)
+    }
+}
+
+/// Deletes the topics and consumer groups of dead owners.
+async fn sweep_kafka(admin: &KafkaAdmin, report: &mut SweepReport) -> Result<(), ServiceError> {
+    let dead = |name: &String| owner_of(name).is_some_and(|o| o.is_dead());
+    report.topics = admin
+        .topics_with_prefix(TOPIC_PREFIX)
+        .await?
+        .into_iter()
+        .map(|t| t.name)
+        .filter(dead)
+        .collect();
+    admin.delete_topics(&report.topics).await?;
+    if let Some(groups) = admin.groups_with_prefix(TOPIC_PREFIX).await? {
+        let groups: Vec<String> = groups.into_iter().filter(dead).collect();
+        if admin.delete_groups(&groups).await? {
+            report.groups = groups;
+        }
+    }
+    Ok(())
 }
 
 /// Where racebench reaches a service that is up, or `None` (managed and not running).
