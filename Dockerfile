@@ -1,13 +1,13 @@
 # racebench itself in a container, driving the host's Docker engine:
 #
 #   docker build -t racebench .
-#   docker run --rm --network host \
+#   docker run --rm \
 #     -v /var/run/docker.sock:/var/run/docker.sock \
 #     -v racebench-cache:/root/.cache/racebench -v "$PWD/results:/racebench/results" \
 #     racebench validate --trials 2
 #
-# `--network host` lets racebench reach the services it publishes on the host's
-# 127.0.0.1; the cache volume keeps the broker binary (built once, about 15
+# Trials run in pods on the host's engine, beside this container, so it needs
+# no network of theirs; the cache volume keeps the broker binary (built once, about 15
 # minutes) between containers. Images racebench builds live in the host's
 # engine, so they are shared with a racebench installed on the host.
 #

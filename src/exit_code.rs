@@ -2,7 +2,10 @@
 
 use racebench_model::{DatapointError, WeightsError};
 use racebench_runner::engine::EngineError;
+use racebench_runner::pod::PodError;
 use racebench_runner::predictions::PredictionsError;
+use racebench_runner::services::ServiceError;
+use racebench_runner::session::SessionError;
 
 /// Everything went as asked (for `validate`: every datapoint is sound).
 pub const SUCCESS: i32 = 0;
@@ -53,8 +56,11 @@ pub fn classify(error: &anyhow::Error) -> i32 {
         if let Some(c) = cause.downcast_ref::<Coded>() {
             return c.code;
         }
-        if cause.is::<EngineError>() {
+        if cause.is::<EngineError>() || cause.is::<ServiceError>() || cause.is::<PodError>() {
             return INFRA;
+        }
+        if let Some(e) = cause.downcast_ref::<SessionError>() {
+            return if e.is_infra() { INFRA } else { BAD_INPUT };
         }
         if cause.is::<DatapointError>()
             || cause.is::<WeightsError>()

@@ -113,17 +113,30 @@ pub struct PatchReport {
 }
 
 /// Wall-clock time spent in each phase of a trial, in milliseconds.
+/// Records of results format 1 had `provision_ms` and `container_ms`
+/// instead of `pod_ms` and `ready_ms`; they are read as pod start.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timings {
-    /// Database, topics and network for the trial.
-    pub provision_ms: u64,
-    /// Container create and start.
-    pub container_ms: u64,
+    /// The pod's network and containers (main and services) created and started.
+    #[serde(default, alias = "provision_ms")]
+    pub pod_ms: u64,
+    /// Until every service of the pod answered its probe (and external
+    /// services' per-trial resources were made).
+    #[serde(default)]
+    pub ready_ms: u64,
+    /// How long the trial waited for its pod: `pod_ms + ready_ms` when the
+    /// pod was started for it, less (down to 0) when the run prepared the pod
+    /// ahead, while earlier trials ran.
+    #[serde(default)]
+    pub pod_waited_ms: u64,
     pub patch_ms: u64,
     pub build_ms: u64,
     pub test_ms: u64,
-    /// Copying reports and logs out, removing the container and trial resources.
+    /// Copying the test outputs out.
     pub collect_ms: u64,
+    /// Removing the pod (and releasing external services' resources).
+    #[serde(default)]
+    pub remove_ms: u64,
     pub total_ms: u64,
 }
 

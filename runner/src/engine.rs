@@ -366,6 +366,21 @@ impl Engine {
     }
 
     /// Removes every image carrying `label`; returns how many were removed.
+    /// Tags of the images carrying `label`, newest first.
+    pub async fn images_with_label(&self, label: &str) -> Result<Vec<String>, EngineError> {
+        let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
+        let options = bollard::query_parameters::ListImagesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let mut images = self
+            .docker
+            .list_images(Some(options))
+            .await
+            .map_err(|e| EngineError::op(format!("list images labelled {label}"), e))?;
+        images.sort_by_key(|i| std::cmp::Reverse(i.created));
+        Ok(images.into_iter().flat_map(|i| i.repo_tags).collect())
+    }
+
     pub async fn remove_images_with_label(&self, label: &str) -> Result<usize, EngineError> {
         let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
         let options = bollard::query_parameters::ListImagesOptionsBuilder::default()

@@ -15,6 +15,10 @@ pub const TRIAL: &str = "org.racebench.trial";
 pub const ROLE: &str = "org.racebench.role";
 /// Which service (`postgres`, `kafka`, `redis`) a service container is.
 pub const SERVICE: &str = "org.racebench.service";
+/// The pod (its name) an object belongs to.
+pub const POD: &str = "org.racebench.pod";
+/// The host the creating racebench process runs on (its name).
+pub const HOST: &str = "org.racebench.host";
 /// The pid of the racebench process that created the object.
 pub const PID: &str = "org.racebench.pid";
 /// Content hash of what an image was built from; a mismatch means rebuild.
@@ -44,5 +48,28 @@ pub fn owned(role: &str) -> HashMap<String, String> {
         (OWNER.to_string(), "1".to_string()),
         (ROLE.to_string(), role.to_string()),
         (PID.to_string(), std::process::id().to_string()),
+        (HOST.to_string(), host_name()),
     ])
+}
+
+/// This host's name, as the kernel knows it.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|n| n.trim().to_string())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Whether an object carrying `labels` was made by a racebench process of
+/// this host that no longer runs (so nobody will remove it but a sweep).
+pub fn owner_is_gone(labels: &HashMap<String, String>) -> bool {
+    let same_host = labels.get(HOST).is_none_or(|h| *h == host_name());
+    let Some(pid) = labels.get(PID).and_then(|p| p.parse::<u32>().ok()) else {
+        return false;
+    };
+    same_host
+        && pid != std::process::id()
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }

@@ -21,7 +21,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
 use crate::results::{self, ResultsError};
-use crate::trial::{run_trial, Provision, TrialKey, TrialPlan};
+use crate::trial::{
+    prepare_pod, run_trial, PodTemplate, PreparedPod, Provision, TrialKey, TrialPlan,
+};
 
 /// A candidate with its patch text.
 #[derive(Debug, Clone)]
@@ -50,6 +52,8 @@ pub struct RunConfig {
     pub keep: bool,
     /// How long running trials may go on after the first interrupt.
     pub grace: Duration,
+    /// The services part of every trial's pod.
+    pub pod: Arc<PodTemplate>,
 }
 
 /// Progress, for the user interface to show.
@@ -126,6 +130,7 @@ pub async fn run(
                     hidden_tests: job.hidden_tests.clone(),
                     trial,
                     layout: config.layout.clone(),
+                    pod: config.pod.clone(),
                     keep: config.keep,
                 });
             }
@@ -141,6 +146,9 @@ pub async fn run(
     let mut grace: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     let mut interrupts_open = true;
     let mut write_error = None;
+    // Pods of the next trials, started while earlier trials run: one per job
+    // slot, so a trial's pod is (usually) ready when its slot frees up.
+    let mut warm: HashMap<TrialKey, tokio::task::JoinHandle<PreparedPod>> = HashMap::new();
 
     loop {
         while !stop_starting && set.len() < config.jobs.max(1) {
@@ -150,9 +158,26 @@ pub async fn run(
             let engine = engine.clone();
             let services = services.clone();
             let kill = kill.clone();
-            let handle = set
-                .spawn(async move { run_trial(&engine, services.as_deref(), &plan, &kill).await });
+            let prepared = warm.remove(&key);
+            let handle = set.spawn(async move {
+                let prepared = match prepared {
+                    Some(handle) => handle.await.ok(),
+                    None => None,
+                };
+                run_trial(&engine, services.as_deref(), &plan, prepared, &kill).await
+            });
             running.insert(handle.id(), key);
+        }
+        if !stop_starting {
+            for plan in queue.iter().take(config.jobs.max(1)) {
+                warm.entry(plan.key()).or_insert_with(|| {
+                    let engine = engine.clone();
+                    let plan = plan.clone();
+                    tokio::spawn(async move { prepare_pod(&engine, &plan).await })
+                });
+            }
+        } else if !warm.is_empty() {
+            discard(std::mem::take(&mut warm)).await;
         }
         if set.is_empty() {
             break;
@@ -202,6 +227,7 @@ pub async fn run(
         }
     }
 
+    discard(warm).await;
     let interrupted = interrupted || records.iter().any(|r| r.verdict == Verdict::Cancelled);
     manifest.status = if write_error.is_some() {
         RunStatus::Failed
@@ -220,6 +246,15 @@ pub async fn run(
         records,
         skipped,
     })
+}
+
+/// Removes the pods prepared for trials that will not run.
+async fn discard(warm: HashMap<TrialKey, tokio::task::JoinHandle<PreparedPod>>) {
+    for (_, handle) in warm {
+        if let Ok(prepared) = handle.await {
+            prepared.discard().await;
+        }
+    }
 }
 
 /// A record for a trial whose task died (a bug in racebench, never the candidate's fault).

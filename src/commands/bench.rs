@@ -1,7 +1,7 @@
 //! `racebench bench`: measures racebench's own per-trial overhead — from
-//! creating the trial's network and container to its record being written,
-//! minus the datapoint's build and test steps — over sequential trials of
-//! the reference fix, and prints medians per phase.
+//! creating the trial's pod (network, main container, services) to its record
+//! being written, minus the datapoint's build and test steps — over
+//! sequential trials of the reference fix, and prints medians per phase.
 
 use racebench_model::{TrialRecord, Verdict};
 
@@ -50,13 +50,17 @@ pub async fn bench(ctx: &Context, args: BenchArgs) -> anyhow::Result<i32> {
 /// A table of the median (and min/max) of each phase, in milliseconds.
 pub fn render(records: &[&TrialRecord]) -> String {
     type Phase = (&'static str, fn(&TrialRecord) -> u64);
-    let phases: [Phase; 8] = [
-        ("provision (network, services)", |r| r.timings.provision_ms),
-        ("container create + start", |r| r.timings.container_ms),
+    let phases: [Phase; 10] = [
+        ("pod start (network, containers)", |r| r.timings.pod_ms),
+        ("readiness (services' probes)", |r| r.timings.ready_ms),
+        ("waited for the pod (on the path)", |r| {
+            r.timings.pod_waited_ms
+        }),
         ("patch", |r| r.timings.patch_ms),
         ("build (datapoint's own)", |r| r.timings.build_ms),
         ("tests (datapoint's own)", |r| r.timings.test_ms),
-        ("collect + cleanup", |r| r.timings.collect_ms),
+        ("collect", |r| r.timings.collect_ms),
+        ("removal", |r| r.timings.remove_ms),
         ("total", |r| r.timings.total_ms),
         ("overhead = total - build - tests", |r| {
             r.timings.overhead_ms()

@@ -1,11 +1,11 @@
 //! `racebench clean`: removes every container, network and volume racebench
-//! labelled (trials, services, builders), leftover trial databases and topics,
-//! and with `--images` the images it built.
+//! labelled (pods, builders), leftovers of dead processes on external
+//! services, and with `--images` the images it built.
 
 use racebench_runner::engine::Engine;
 use racebench_runner::guard::remove_network_fully;
 use racebench_runner::labels;
-use racebench_runner::services::{self, ServicesConfig};
+use racebench_runner::services::{External, ServicesConfig};
 
 use crate::args::CleanArgs;
 use crate::exit_code;
@@ -19,18 +19,20 @@ pub async fn clean(args: CleanArgs) -> anyhow::Result<i32> {
         println!("removed {containers} container(s), {networks} network(s) of run {run}");
         return Ok(exit_code::SUCCESS);
     }
-    // Trial data inside the services first, while they still run.
+    // Trial data on external services, by the names of dead processes.
     let config = ServicesConfig::from_env()?;
-    match services::sweep_leftovers(&engine, &config).await {
-        Ok(report) if !report.is_empty() => println!(
-            "dropped {} trial database(s), {} topic(s), {} consumer group(s), {} Redis database(s)",
-            report.databases.len(),
-            report.topics.len(),
-            report.groups.len(),
-            report.redis_indexes.len()
-        ),
-        Ok(_) => {}
-        Err(e) => output::warning(format!("leftover trial data was not swept: {e}")),
+    let all = racebench_model::ServiceKind::ALL.into_iter().collect();
+    match External::connect(&config, &all).await {
+        Ok(Some(external)) => match external.sweep().await {
+            Ok(swept) if !swept.is_empty() => println!(
+                "removed {} leftover trial resource(s) on external services",
+                swept.len()
+            ),
+            Ok(_) => {}
+            Err(e) => output::warning(format!("leftover trial data was not swept: {e}")),
+        },
+        Ok(None) => {}
+        Err(e) => output::warning(format!("external services were not swept: {e}")),
     }
     let (containers, networks) = remove_labelled(&engine, labels::OWNER).await?;
     let volumes = engine.volumes_with_label(labels::OWNER).await?;

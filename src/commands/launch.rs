@@ -1,44 +1,24 @@
-//! What `run`, `validate`, `calibrate` and `bench` share: getting images and
-//! services ready, writing the manifest, forwarding Ctrl-C to the scheduler,
-//! printing progress, and stopping what the run started.
+//! What `run`, `validate`, `calibrate` and `bench` share: the built-in
+//! candidates of a datapoint, and a runner session with its progress printed.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use racebench_model::{
-    Candidate, CandidateKind, Datapoint, RunLayout, RunManifest, RunStatus, ServiceKind, Verdict,
-    Weights, WeightsSet, RESULTS_FORMAT,
+    Candidate, CandidateKind, Datapoint, RunLayout, RunManifest, Verdict, WeightsSet,
 };
-use racebench_runner::archive::FileSet;
-use racebench_runner::base_image::{ensure_base, BaseOrigin};
-use racebench_runner::cache_dir::cache_dir;
-use racebench_runner::datapoint_image::ensure_datapoint_image;
 use racebench_runner::engine::Engine;
-use racebench_runner::image::Provenance;
-use racebench_runner::run::{self, CandidatePatch, Job, RunConfig, RunEvent, RunOutcome};
-use racebench_runner::trial::pack_hidden_tests;
+use racebench_runner::run::{CandidatePatch, RunEvent};
+use racebench_runner::services::ServicesConfig;
+use racebench_runner::session::{self, SessionError, SessionEvent, SessionOptions};
+pub use racebench_runner::session::{Launched, Selection};
 use tokio::sync::mpsc;
 
 use crate::args::TrialOptions;
-use crate::commands::services::{remove_services_started_here, TrialServicesHandle};
 use crate::exit_code::{self, coded};
 use crate::output;
-
-/// A datapoint and the candidates to try on it.
-pub struct Selection {
-    pub datapoint: Datapoint,
-    pub candidates: Vec<CandidatePatch>,
-}
-
-/// A finished (or interrupted) run.
-pub struct Launched {
-    pub layout: RunLayout,
-    pub outcome: RunOutcome,
-}
 
 /// The reference, unpatched and decoy candidates of a datapoint, as asked.
 pub fn builtin_candidates(
@@ -94,24 +74,8 @@ fn candidate(datapoint: &str, id: &str, kind: CandidateKind, must_fail: Vec<Stri
     }
 }
 
-/// Hash of everything in a datapoint folder, recorded in `run.json`.
-fn datapoint_hash(datapoint: &Datapoint) -> String {
-    FileSet::from_dir(&datapoint.dir, &[])
-        .map(|f| f.content_hash())
-        .unwrap_or_default()
-}
-
-/// Everything a run needs before its first trial.
-struct Prepared {
-    layout: RunLayout,
-    manifest: RunManifest,
-    jobs: Vec<Job>,
-    services: Option<TrialServicesHandle>,
-}
-
-/// Runs the selection: new run, or the continuation of `resume`. Ctrl-C while
-/// images and services are being prepared stops there and removes the
-/// services this process started; during trials, the scheduler handles it.
+/// Runs the selection through a runner session, printing its progress:
+/// a new run, or the continuation of `resume`.
 pub async fn launch(
     selections: Vec<Selection>,
     weights: &WeightsSet,
@@ -120,237 +84,40 @@ pub async fn launch(
 ) -> anyhow::Result<Launched> {
     let engine = Engine::connect().await?;
     tracing::debug!(engine = %engine.info(), "engine ready");
-    let (interrupt_tx, mut interrupt_rx) = mpsc::unbounded_channel();
-    let ctrl_c = tokio::spawn(async move {
-        while tokio::signal::ctrl_c().await.is_ok() {
-            if interrupt_tx.send(()).is_err() {
-                break;
-            }
-        }
-    });
-    let prepared = tokio::select! {
-        prepared = prepare(&engine, &selections, weights, options, resume) => prepared,
-        _ = interrupt_rx.recv() => {
-            output::status("interrupted before any trial ran; removing the services this run started");
-            if let Err(e) = remove_services_started_here(&engine).await {
-                output::warning(format!("{e:#}"));
-            }
-            ctrl_c.abort();
-            return Err(coded(exit_code::INTERRUPTED, anyhow::anyhow!("interrupted while preparing the run")));
-        }
-    };
-    let prepared = match prepared {
-        Ok(p) => p,
-        Err(e) => {
-            ctrl_c.abort();
-            return Err(e);
-        }
-    };
-    let Prepared {
-        layout,
-        manifest,
-        jobs,
-        services,
-    } = prepared;
-
-    let config = RunConfig {
-        layout: layout.clone(),
-        run_id: manifest.run_id.clone(),
+    let session_options = SessionOptions {
+        results: options.results.clone(),
         trials: options.trials,
         jobs: options.jobs as usize,
         keep: options.keep,
         grace: Duration::from_secs(options.grace),
+        services: ServicesConfig::from_env()?,
     };
-    let (event_tx, mut event_rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = mpsc::unbounded_channel();
     let grace = options.grace;
     let printer = tokio::spawn(async move {
-        while let Some(event) = event_rx.recv().await {
+        while let Some(event) = rx.recv().await {
             print_event(&event, grace);
         }
     });
-    let provider = services.as_ref().map(|s| s.provider());
-    let outcome = run::run(
-        &engine,
-        provider,
-        &config,
-        &jobs,
-        manifest,
-        interrupt_rx,
-        event_tx,
-    )
-    .await;
+    let launched =
+        session::launch(&engine, selections, weights, &session_options, resume, tx).await;
     let _ = printer.await;
-    if let Some(services) = services {
-        if let Err(e) = services.stop_started().await {
-            output::warning(format!(
-                "failed to stop the services this run started: {e:#}"
-            ));
+    match launched {
+        Ok(launched) => Ok(launched),
+        Err(SessionError::Interrupted) => {
+            output::status("interrupted before any trial ran");
+            Err(coded(exit_code::INTERRUPTED, SessionError::Interrupted))
         }
+        Err(e) => Err(e.into()),
     }
-    ctrl_c.abort();
-    let outcome = outcome?;
-    Ok(Launched { layout, outcome })
 }
 
-/// The run folder, images, hidden tests and services.
-async fn prepare(
-    engine: &Engine,
-    selections: &[Selection],
-    weights: &WeightsSet,
-    options: &TrialOptions,
-    resume: Option<(RunLayout, RunManifest)>,
-) -> anyhow::Result<Prepared> {
-    let engine = engine.clone();
-    // The run folder and its manifest first, so build logs have a home.
-    let (layout, mut manifest) = match resume {
-        Some((layout, manifest)) => (layout, manifest),
-        None => {
-            let run_id = run::new_run_id();
-            let layout = RunLayout::new(options.results.join(&run_id));
-            std::fs::create_dir_all(layout.root()).with_context(|| {
-                format!(
-                    "failed to create the results folder {}",
-                    layout.root().display()
-                )
-            })?;
-            let manifest = RunManifest {
-                format: RESULTS_FORMAT,
-                run_id,
-                racebench_version: env!("CARGO_PKG_VERSION").to_string(),
-                created_at: run::now(),
-                finished_at: None,
-                status: RunStatus::Running,
-                trials: options.trials,
-                candidates: Vec::new(),
-                datapoints: BTreeMap::new(),
-            };
-            (layout, manifest)
-        }
+fn print_event(event: &SessionEvent, grace: u64) {
+    let event = match event {
+        SessionEvent::Status(line) => return output::status(line),
+        SessionEvent::Warning(line) => return output::warning(line),
+        SessionEvent::Run(event) => event,
     };
-    output::status(format!("results: {}", layout.root().display()));
-
-    // Base image, then one image per datapoint (reused when unchanged).
-    let base_started = Instant::now();
-    let base = ensure_base(&engine, &cache_dir().join("base"), &mut |line: &str| {
-        output::status(format!("  base: {line}"));
-    })
-    .await?;
-    match &base.origin {
-        BaseOrigin::Present => {}
-        BaseOrigin::Pulled => output::status(format!(
-            "base image pulled in {:.0?}",
-            base_started.elapsed()
-        )),
-        BaseOrigin::Bootstrapped { tool, seconds } => {
-            output::status(format!("base image created with {tool} in {seconds}s"))
-        }
-    }
-    let mut jobs = Vec::new();
-    let mut needed: BTreeSet<ServiceKind> = BTreeSet::new();
-    for selection in selections {
-        let dp = &selection.datapoint;
-        let id = dp.spec.id.clone();
-        let hash = datapoint_hash(dp);
-        if let Some(previous) = manifest.datapoints.get(&id) {
-            if previous != &hash {
-                output::warning(format!(
-                    "datapoint {id} changed since this run started; new trials use the current version"
-                ));
-            }
-        }
-        manifest.datapoints.insert(id.clone(), hash);
-        let log_path = layout.path(&format!("logs/images/{id}.log"));
-        let image = build_image_logged(&engine, dp, &base.id, &log_path).await?;
-        needed.extend(dp.spec.services.iter().copied());
-        let hidden_tests = pack_hidden_tests(dp)
-            .with_context(|| format!("failed to pack the hidden tests of {id}"))?;
-        let dp_weights: Option<Arc<Weights>> = weights.get(&id).cloned().map(Arc::new);
-        if dp_weights.is_none() {
-            output::warning(format!(
-                "no weights for {id} in {}; its tests are recorded but not scored",
-                weights.dir.display()
-            ));
-        }
-        // Store each candidate's patch in the run folder, and list it in the manifest.
-        let mut candidates = Vec::new();
-        for cand in &selection.candidates {
-            let mut candidate = cand.candidate.clone();
-            if let Some(patch) = &cand.patch {
-                let rel = RunLayout::patch_rel(&id, &candidate.id);
-                racebench_runner::results::write_atomic(&layout.path(&rel), patch.as_bytes())?;
-                candidate.patch = Some(rel);
-            }
-            if !manifest
-                .candidates
-                .iter()
-                .any(|c| c.datapoint == candidate.datapoint && c.id == candidate.id)
-            {
-                manifest.candidates.push(candidate.clone());
-            }
-            candidates.push(CandidatePatch {
-                candidate,
-                patch: cand.patch.clone(),
-            });
-        }
-        jobs.push(Job {
-            datapoint: Arc::new(dp.clone()),
-            weights: dp_weights,
-            image: image.clone(),
-            hidden_tests: Arc::new(hidden_tests),
-            candidates,
-        });
-    }
-
-    // Services the datapoints need: reused if running, else started for this run.
-    let services = if needed.is_empty() {
-        None
-    } else {
-        Some(TrialServicesHandle::start(&engine, &needed).await?)
-    };
-    Ok(Prepared {
-        layout,
-        manifest,
-        jobs,
-        services,
-    })
-}
-
-/// Builds or reuses a datapoint image, keeping the build output in a log file.
-async fn build_image_logged(
-    engine: &Engine,
-    dp: &Datapoint,
-    base_id: &str,
-    log_path: &Path,
-) -> anyhow::Result<String> {
-    let id = &dp.spec.id;
-    if let Some(parent) = log_path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut log = std::fs::File::create(log_path)
-        .with_context(|| format!("failed to create {}", log_path.display()))?;
-    let started = Instant::now();
-    let image = ensure_datapoint_image(engine, dp, base_id, |line| {
-        let _ = writeln!(log, "{line}");
-    })
-    .await
-    .with_context(|| {
-        format!(
-            "failed to build the image of datapoint {id} (log: {})",
-            log_path.display()
-        )
-    })?;
-    match image.provenance {
-        Provenance::Reused => output::status(format!("image {} (reused)", image.tag)),
-        Provenance::Built => output::status(format!(
-            "image {} built in {:.1?}",
-            image.tag,
-            started.elapsed()
-        )),
-    }
-    Ok(image.tag)
-}
-
-fn print_event(event: &RunEvent, grace: u64) {
     match event {
         RunEvent::TrialStarted { key } => {
             tracing::debug!(?key, "trial started");

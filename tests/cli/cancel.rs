@@ -8,11 +8,26 @@ use std::time::{Duration, Instant};
 use crate::util::{leftovers, trials, Racebench};
 
 fn interrupt(child: &std::process::Child) {
+    signal(child, "-INT")
+}
+
+fn signal(child: &std::process::Child, which: &str) {
     let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([which, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+fn stderr_of(child: &mut std::process::Child) -> String {
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    stderr
 }
 
 fn slow_patch(dir: &std::path::Path) -> std::path::PathBuf {
@@ -118,6 +133,107 @@ fn second_ctrl_c_kills_running_trials_and_leaves_nothing() {
     }
 }
 
+/// Regression: a run killed with SIGKILL left its trial container, and the
+/// resumed run's trial of the same number failed with "409 Conflict: the
+/// container name is already in use" as an infra error.
+#[test]
+fn a_run_killed_mid_trial_resumes_with_every_trial_graded_and_nothing_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    let mut child = Racebench::fixture(&results)
+        .args([
+            "run",
+            "-d",
+            "services-probe",
+            "--reference",
+            "--trials",
+            "2",
+            "--jobs",
+            "1",
+        ])
+        .spawn();
+    let run_dir = wait_for_run_dir(&results);
+    wait_for(&run_dir, "services-probe", "apply.log");
+    signal(&child, "-KILL");
+    child.wait().unwrap();
+    let run_id = run_dir.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        !leftovers(&run_id).is_empty(),
+        "a killed process cannot clean up: the test must show the resume does"
+    );
+
+    Racebench::fixture(&results)
+        .args(["run", "--resume"])
+        .arg_path(&run_dir)
+        .output()
+        .expect_code(0);
+    let done = trials(&run_dir, "services-probe", "reference");
+    assert_eq!(done.len(), 2);
+    assert_every_probe_passed(&done);
+    assert!(leftovers(&run_id).is_empty(), "{:?}", leftovers(&run_id));
+}
+
+/// Two racebench processes at once, each trial in a pod of its own: stopping
+/// one (SIGTERM twice, as `docker stop` and schedulers send) changes nothing
+/// for the other, whose trials all pass as they do alone.
+#[test]
+fn two_runs_at_once_never_touch_each_other_and_stopping_one_spares_the_other() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (results_a, results_b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let args = |n: &'static str| {
+        [
+            "run",
+            "-d",
+            "services-probe",
+            "--reference",
+            "--trials",
+            n,
+            "--jobs",
+            "1",
+            "--grace",
+            "120",
+        ]
+    };
+    let mut a = Racebench::fixture(&results_a).args(args("3")).spawn();
+    let mut b = Racebench::fixture(&results_b).args(args("3")).spawn();
+    let run_b = wait_for_run_dir(&results_b);
+    wait_for(&run_b, "services-probe", "apply.log");
+    signal(&b, "-TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&b, "-TERM");
+    let status_b = b.wait().unwrap();
+    let stderr_b = stderr_of(&mut b);
+    assert_eq!(status_b.code(), Some(130), "{stderr_b}");
+    let status_a = a.wait().unwrap();
+    let stderr_a = stderr_of(&mut a);
+    assert_eq!(status_a.code(), Some(0), "{stderr_a}");
+    let run_a = std::fs::read_dir(&results_a)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let done = trials(&run_a, "services-probe", "reference");
+    assert_eq!(done.len(), 3, "{stderr_a}");
+    assert_every_probe_passed(&done);
+    for run in [&run_a, &run_b] {
+        let id = run.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(leftovers(&id).is_empty(), "{:?}", leftovers(&id));
+    }
+}
+
+/// Every trial of the services-probe reference was tested and passed both tests.
+fn assert_every_probe_passed(done: &[serde_json::Value]) {
+    for trial in done {
+        assert_eq!(trial["verdict"], "tested", "{trial}");
+        let tests = trial["tests"].as_array().unwrap();
+        assert!(
+            tests.len() == 2 && tests.iter().all(|t| t["outcome"] == "passed"),
+            "{trial}"
+        );
+    }
+}
+
 fn wait_for_run_dir(results: &std::path::Path) -> std::path::PathBuf {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
@@ -140,17 +256,17 @@ fn wait_for_run_dir(results: &std::path::Path) -> std::path::PathBuf {
 }
 
 fn wait_for_trial_start(run_dir: &std::path::Path) {
-    wait_for(run_dir, "apply.log")
+    wait_for(run_dir, "counter-race", "apply.log")
 }
 
 fn wait_for_test_step(run_dir: &std::path::Path) {
-    wait_for(run_dir, "build.log")
+    wait_for(run_dir, "counter-race", "build.log")
 }
 
 /// Waits until some trial of the run wrote `file` into its log folder.
-fn wait_for(run_dir: &std::path::Path, file: &str) {
+fn wait_for(run_dir: &std::path::Path, datapoint: &str, file: &str) {
     let deadline = Instant::now() + Duration::from_secs(300);
-    let logs = run_dir.join("logs/counter-race");
+    let logs = run_dir.join("logs").join(datapoint);
     loop {
         assert!(Instant::now() < deadline, "no trial reached {file}");
         let found = std::fs::read_dir(&logs)

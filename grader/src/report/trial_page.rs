@@ -116,12 +116,13 @@ pub(crate) fn build(
         }
         let tm = &r.timings;
         for (phase, ms) in [
-            ("provision", tm.provision_ms),
-            ("container", tm.container_ms),
+            ("pod start", tm.pod_ms),
+            ("ready", tm.ready_ms),
             ("patch", tm.patch_ms),
             ("build", tm.build_ms),
             ("test", tm.test_ms),
             ("collect", tm.collect_ms),
+            ("remove", tm.remove_ms),
             ("total", tm.total_ms),
         ] {
             timings.push((phase.to_string(), format!("{ms} ms")));

@@ -1,5 +1,5 @@
-//! Why a live service could not be built, started, probed, provisioned or
-//! cleaned up. Messages read after "failed to ...".
+//! Why a service image could not be built, or an external service could not
+//! be reached, provisioned or cleaned up. Messages read after "failed to ...".
 
 use racebench_model::ServiceKind;
 
@@ -26,28 +26,13 @@ pub enum ServiceError {
     },
     #[error("invalid {variable}: {message}")]
     Config { variable: String, message: String },
-    #[error(
-        "{kind} did not become ready within {waited_secs} s at {address}: {last_error}\n\
-         last lines of its log:\n{log_tail}"
-    )]
+    #[error("external {kind} did not answer within {waited_secs} s at {address}: {last_error}")]
     NotReady {
         kind: ServiceKind,
         address: String,
         waited_secs: u64,
         last_error: String,
-        log_tail: String,
     },
-    #[error("{kind} container {container} stopped: exit code {exit_code:?}\nlast lines of its log:\n{log_tail}")]
-    Exited {
-        kind: ServiceKind,
-        container: String,
-        exit_code: Option<i64>,
-        log_tail: String,
-    },
-    #[error(
-        "{kind} is needed but was not started; run `racebench services up` or let the run start it"
-    )]
-    NotStarted { kind: ServiceKind },
     #[error("failed to {action} in postgres: {message}")]
     Postgres { action: String, message: String },
     #[error("failed to {action} in kafka: {message}")]
@@ -56,10 +41,6 @@ pub enum ServiceError {
     Redis { action: String, message: String },
     #[error("every redis database index is in use by a running trial ({count}); raise `--databases` or run fewer trials at once")]
     RedisExhausted { count: u32 },
-    #[error(
-        "the trial network {network} is not internal; create it with `NetworkIsolation::Contained`"
-    )]
-    NetworkNotContained { network: String },
 }
 
 impl ServiceError {

@@ -1,5 +1,5 @@
-//! Names of a trial's resources (database, role, topic and group prefixes,
-//! Redis lease) and who owns them. Every name embeds the owning host and
+//! Names of a trial's resources on external servers (database, role, topic
+//! and group prefixes, Redis lease) and who owns them. Every name embeds the owning host and
 //! process id, so leftovers of a killed run can be told from live ones.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,25 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
-/// Which trial resources are provisioned for.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TrialKey {
-    pub run_id: String,
-    pub datapoint: String,
-    pub candidate: String,
-    /// 1-based.
-    pub trial: u32,
-}
-
-impl std::fmt::Display for TrialKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}/{}/{}#{}",
-            self.run_id, self.datapoint, self.candidate, self.trial
-        )
-    }
-}
+pub use crate::trial::TrialKey;
 
 /// The owner of a resource: a racebench process on some host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,17 +71,7 @@ impl TrialNames {
 
     /// The environment variable naming a declared topic: `KAFKA_TOPIC_<NAME>`.
     pub fn topic_variable(topic: &str) -> String {
-        let name: String = topic
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        format!("KAFKA_TOPIC_{name}")
+        crate::pod::topic_variable(topic)
     }
 }
 

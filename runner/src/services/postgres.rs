@@ -1,6 +1,5 @@
-//! Postgres administration: the template database, one database (and, on the
-//! managed server, one login role that owns it) per trial, and the sweep of
-//! databases whose racebench process is gone.
+//! Administration of an external Postgres: one database per trial, and the
+//! sweep of databases whose racebench process is gone.
 
 use std::time::Duration;
 
@@ -9,9 +8,6 @@ use sqlx::Row;
 
 use super::error::ServiceError;
 use super::naming::{owner_of, TrialNames, DB_PREFIX};
-
-/// The database every trial database is cloned from.
-pub const TEMPLATE_DB: &str = "rb_template";
 
 /// What a trial gets: credentials and database, as seen from its container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,37 +68,17 @@ impl PostgresAdmin {
         }
     }
 
-    /// Creates the template database if missing and, on the managed server,
-    /// closes the shared databases to trial roles. Idempotent and safe to run
-    /// from several processes at once.
+    /// Reads the server version (for `DROP DATABASE ... WITH (FORCE)`).
     pub async fn prepare(&mut self) -> Result<(), ServiceError> {
         let version: String = sqlx::query_scalar("SHOW server_version_num")
             .fetch_one(&self.pool)
             .await
             .map_err(|e| ServiceError::postgres("read the server version", e))?;
         self.server_version = version.trim().parse().unwrap_or(0);
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-                .bind(TEMPLATE_DB)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(|e| ServiceError::postgres("look for the template database", e))?;
-        if !exists {
-            if let Err(e) = self.exec(&format!("CREATE DATABASE {TEMPLATE_DB}")).await {
-                if !is_code(&e, "42P04") && !is_code(&e, "23505") {
-                    return Err(ServiceError::postgres("create the template database", e));
-                }
-            }
-        }
-        if self.per_trial_roles {
-            self.exec(&format!("REVOKE CONNECT, TEMPORARY ON DATABASE postgres, template1, {TEMPLATE_DB} FROM PUBLIC"))
-                .await
-                .map_err(|e| ServiceError::postgres("close the shared databases to trial roles", e))?;
-        }
         Ok(())
     }
 
-    /// Creates the trial's database (and role) from the template.
+    /// Creates the trial's database (and, with `per_trial_roles`, a role owning it).
     pub async fn create_trial(
         &self,
         names: &TrialNames,
@@ -110,11 +86,6 @@ impl PostgresAdmin {
     ) -> Result<PostgresGrant, ServiceError> {
         let db = &names.database;
         let what = format!("create the trial database {db}");
-        let strategy = if self.server_version >= 150000 {
-            " STRATEGY = FILE_COPY"
-        } else {
-            ""
-        };
         let grant = if self.per_trial_roles {
             let password = password_for(names);
             self.exec(&format!(
@@ -140,10 +111,8 @@ impl PostgresAdmin {
             String::new()
         };
         let result = async {
-            self.exec(&format!(
-                "CREATE DATABASE \"{db}\" TEMPLATE {TEMPLATE_DB}{owner}{strategy}"
-            ))
-            .await?;
+            self.exec(&format!("CREATE DATABASE \"{db}\"{owner}"))
+                .await?;
             // One round trip: access rules and a note on who made it.
             let grant_role = if self.per_trial_roles {
                 format!("GRANT CONNECT, TEMPORARY ON DATABASE \"{db}\" TO \"{db}\";")
@@ -200,7 +169,6 @@ impl PostgresAdmin {
         let mut names: Vec<String> = rows
             .iter()
             .filter_map(|r| r.try_get::<String, _>("name").ok())
-            .filter(|n| n != TEMPLATE_DB)
             .collect();
         names.sort();
         names.dedup();
@@ -249,12 +217,6 @@ fn password_for(names: &TrialNames) -> String {
             .to_le_bytes(),
     );
     hex::encode(hasher.finalize())[..24].to_string()
-}
-
-fn is_code(err: &sqlx::Error, code: &str) -> bool {
-    err.as_database_error()
-        .and_then(|e| e.code())
-        .is_some_and(|c| c == code)
 }
 
 /// A URL with its password replaced by `***`, for messages.

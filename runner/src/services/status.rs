@@ -1,5 +1,6 @@
-//! `racebench services status`: for each service, where it comes from, its
-//! container state, where racebench reaches it, and a live probe's result.
+//! `racebench services status`: for each service, where it comes from (a
+//! pod per trial, or an external server), its image or address, and for an
+//! external server a live probe's result.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -7,8 +8,6 @@ use std::time::{Duration, Instant};
 use racebench_model::ServiceKind;
 
 use super::config::{ServiceSource, ServicesConfig};
-use super::kafka_admin::KafkaAdmin;
-use super::managed::{Managed, ADMIN_PASSWORD, ADMIN_USER};
 use super::postgres::PostgresAdmin;
 use super::readiness::Probe;
 use super::redis::RedisAdmin;
@@ -59,7 +58,8 @@ impl fmt::Display for ServiceStatus {
     }
 }
 
-/// Probes every service once (2 s each at most); never starts anything.
+/// Probes every external service once (2 s each at most); managed services
+/// run only inside trial pods, so their state is that of their image.
 pub async fn status(engine: &Engine, config: &ServicesConfig) -> Vec<ServiceStatus> {
     let mut out = Vec::new();
     for kind in ServiceKind::ALL {
@@ -94,46 +94,30 @@ async fn one(engine: &Engine, config: &ServicesConfig, kind: ServiceKind) -> Ser
             }
         }
         ServiceSource::Managed { image } => {
-            let managed = Managed::of(kind);
-            status.name = managed.container.into();
-            let details = match engine.inspect_container(managed.container).await {
-                Ok(Some(d)) => d,
+            status.name = "per-trial pod".into();
+            let found = match image {
+                Some(image) => engine.image(image).await.map(|i| i.map(|_| image.clone())),
+                None => built_image(engine, kind).await,
+            };
+            match found {
+                Ok(Some(tag)) => {
+                    status.state = "built".into();
+                    status.image = tag;
+                    status.healthy = true;
+                }
                 Ok(None) => {
                     status.state = "absent".into();
-                    return status;
+                    status.detail = Some(
+                        "not built yet: `racebench services build`, or the first run builds it"
+                            .into(),
+                    );
                 }
                 Err(e) => {
                     status.state = "unknown".into();
                     status.detail = Some(e.to_string());
-                    return status;
                 }
-            };
-            status.image = details.image.clone();
-            status.state = if details.running {
-                "running".into()
-            } else {
-                "exited".into()
-            };
-            let Some(port) = details.host_ports.get(&managed.port_key()) else {
-                status.detail = Some("no published port".into());
-                return status;
-            };
-            let address = format!("127.0.0.1:{port}");
-            status.host_address = Some(address.clone());
-            match kind {
-                ServiceKind::Postgres => PostgresAdmin::new(
-                    &format!("postgres://{ADMIN_USER}:{ADMIN_PASSWORD}@{address}/postgres"),
-                    true,
-                )
-                .map(Probe::Postgres),
-                ServiceKind::Kafka => Ok(Probe::ManagedKafka(KafkaAdmin::managed(address))),
-                ServiceKind::Redis => Ok(Probe::Redis(RedisAdmin::new(
-                    address,
-                    image
-                        .is_none()
-                        .then(|| (Some(ADMIN_USER.to_string()), ADMIN_PASSWORD.to_string())),
-                ))),
             }
+            return status;
         }
     };
     let probe = match probe {
@@ -154,4 +138,17 @@ async fn one(engine: &Engine, config: &ServicesConfig, kind: ServiceKind) -> Ser
         Err(e) => status.detail = Some(e),
     }
     status
+}
+
+/// The newest image racebench built for `kind`, if any.
+async fn built_image(
+    engine: &Engine,
+    kind: ServiceKind,
+) -> Result<Option<String>, crate::engine::EngineError> {
+    let label = format!("{}={}", crate::labels::SERVICE, kind.as_str());
+    Ok(engine
+        .images_with_label(&label)
+        .await?
+        .into_iter()
+        .find(|tag| tag.starts_with(super::images::repo(kind))))
 }

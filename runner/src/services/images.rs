@@ -1,6 +1,6 @@
-//! The services racebench runs itself: one long-lived container per kind,
-//! named `racebench-<kind>`, from an image built offline from an embedded
-//! Dockerfile on the Debian base (or an image the user names instead).
+//! The images of the services racebench runs in every pod, built offline
+//! from embedded Dockerfiles on the Debian base (or an image the user names
+//! instead). These, and external endpoints, are all that trials share.
 
 use std::collections::HashMap;
 
@@ -16,72 +16,18 @@ use crate::image::{ensure_image, Provenance, ReadyImage};
 use crate::labels;
 
 const POSTGRES_DOCKERFILE: &str = include_str!("../../images/postgres/Dockerfile");
+const POSTGRES_START: &str = include_str!("../../images/postgres/start.sh");
 const REDIS_DOCKERFILE: &str = include_str!("../../images/redis/Dockerfile");
 const REDIS_CONF: &str = include_str!("../../images/redis/redis.conf");
+const REDIS_START: &str = include_str!("../../images/redis/start.sh");
 const KAFKA_DOCKERFILE: &str = include_str!("../../images/kafka/Dockerfile");
 
-/// Credentials of the managed Postgres superuser and Redis admin user. The
-/// services are reachable only from 127.0.0.1 and from trial networks, and
-/// trials get roles of their own, so these are not secrets.
-pub const ADMIN_USER: &str = "racebench";
-pub const ADMIN_PASSWORD: &str = "racebench";
-
-/// What racebench needs to know about a managed service.
-#[derive(Debug, Clone, Copy)]
-pub struct Managed {
-    pub kind: ServiceKind,
-    /// Container name, e.g. `racebench-postgres`.
-    pub container: &'static str,
-    /// Repository of the image racebench builds.
-    pub repo: &'static str,
-    /// Port inside the container (and on trial networks).
-    pub port: u16,
-}
-
-impl Managed {
-    pub fn of(kind: ServiceKind) -> Managed {
-        match kind {
-            ServiceKind::Postgres => Managed {
-                kind,
-                container: "racebench-postgres",
-                repo: "racebench/postgres",
-                port: 5432,
-            },
-            ServiceKind::Kafka => Managed {
-                kind,
-                container: "racebench-kafka",
-                repo: "racebench/kafka",
-                port: 9092,
-            },
-            ServiceKind::Redis => Managed {
-                kind,
-                container: "racebench-redis",
-                repo: "racebench/redis",
-                port: 6379,
-            },
-        }
-    }
-
-    /// The DNS name trials use (`postgres`, `kafka`, `redis`).
-    pub fn alias(&self) -> &'static str {
-        self.kind.as_str()
-    }
-
-    /// `5432/tcp`.
-    pub fn port_key(&self) -> String {
-        format!("{}/tcp", self.port)
-    }
-
-    /// Environment for the container: credentials in the convention of the
-    /// official images, so an overriding image (e.g. `postgres:15`) works too.
-    pub fn env(&self) -> Vec<(String, String)> {
-        match self.kind {
-            ServiceKind::Postgres => vec![
-                ("POSTGRES_USER".into(), ADMIN_USER.into()),
-                ("POSTGRES_PASSWORD".into(), ADMIN_PASSWORD.into()),
-            ],
-            _ => Vec::new(),
-        }
+/// The repository of racebench's own image of `kind`.
+pub fn repo(kind: ServiceKind) -> &'static str {
+    match kind {
+        ServiceKind::Postgres => "racebench/postgres",
+        ServiceKind::Kafka => "racebench/kafka",
+        ServiceKind::Redis => "racebench/redis",
     }
 }
 
@@ -94,11 +40,13 @@ async fn build_context(
     let mut files = FileSet::new();
     match kind {
         ServiceKind::Postgres => {
-            files.add("Dockerfile", POSTGRES_DOCKERFILE.as_bytes().to_vec(), 0o644)
+            files.add("Dockerfile", POSTGRES_DOCKERFILE.as_bytes().to_vec(), 0o644);
+            files.add("start.sh", POSTGRES_START.as_bytes().to_vec(), 0o755);
         }
         ServiceKind::Redis => {
             files.add("Dockerfile", REDIS_DOCKERFILE.as_bytes().to_vec(), 0o644);
             files.add("redis.conf", REDIS_CONF.as_bytes().to_vec(), 0o644);
+            files.add("start.sh", REDIS_START.as_bytes().to_vec(), 0o755);
         }
         ServiceKind::Kafka => {
             let binary = ensure_nisshi(on_line).await?;
@@ -139,10 +87,9 @@ pub async fn ensure_service_image(
         (labels::ROLE.to_string(), "service-image".to_string()),
         (labels::SERVICE.to_string(), kind.as_str().to_string()),
     ]);
-    let managed = Managed::of(kind);
     let image = ensure_image(
         engine,
-        managed.repo,
+        repo(kind),
         &context,
         "Dockerfile",
         &base.id,
@@ -170,8 +117,10 @@ async fn memo_key(
     hasher.update(base_id.as_bytes());
     for text in [
         POSTGRES_DOCKERFILE,
+        POSTGRES_START,
         REDIS_DOCKERFILE,
         REDIS_CONF,
+        REDIS_START,
         KAFKA_DOCKERFILE,
     ] {
         hasher.update(text.as_bytes());

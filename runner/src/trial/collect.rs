@@ -1,0 +1,96 @@
+//! Collecting: whatever the tests left in `/racebench/out` copied out (up to
+//! a cap), the report read and reconciled with the exit code and weights.
+
+use std::time::Instant;
+
+use racebench_model::{ReportFormat, TrialRecord, Verdict};
+
+use super::exec::Stop;
+use super::steps::{ms, Trial, OUT_DIR};
+use super::verify::Tested;
+use crate::archive;
+use crate::crosscheck::{reconcile, ReportRead};
+use crate::test_report;
+
+/// Cap on what is copied out of `/racebench/out` per trial.
+const COLLECT_LIMIT: u64 = 256 * 1024 * 1024;
+
+impl Trial<'_> {
+    pub(super) async fn collect(
+        &self,
+        record: &mut TrialRecord,
+        tested: Tested,
+    ) -> Result<(), Stop> {
+        let spec = &self.plan.datapoint.spec;
+        let t = Instant::now();
+        let out_dir = self.logs_dir.join("out");
+        let collected = self
+            .engine
+            .get_archive(self.main_id(), OUT_DIR)
+            .await
+            .map_err(Stop::infra)?;
+        if let Some(tar) = collected {
+            let written = archive::extract(&tar, &out_dir, COLLECT_LIMIT, true)
+                .map_err(|e| Stop::infra(format!("failed to copy the test outputs out: {e}")))?;
+            tracing::debug!(files = written.len(), "collected test outputs");
+        }
+        record.timings.collect_ms = ms(t.elapsed());
+        let report_path = out_dir.join(in_out_dir(&spec.test.report));
+        let read = match std::fs::read_to_string(&report_path) {
+            Err(_) => ReportRead::Absent,
+            Ok(text) => {
+                let parsed = match spec.test.format {
+                    ReportFormat::Junit => test_report::parse_junit(&text),
+                    ReportFormat::GoTestJson => test_report::parse_go_test_json(&text),
+                };
+                match parsed {
+                    Ok(records) => ReportRead::Parsed(records),
+                    Err(e) => ReportRead::Unreadable(e.to_string()),
+                }
+            }
+        };
+        if report_path.is_file() {
+            record.logs.insert(
+                "report".into(),
+                format!("{}/out/{}", self.logs_rel, in_out_dir(&spec.test.report)),
+            );
+        }
+        if let Some(events) = &spec.events {
+            if out_dir.join(in_out_dir(events)).is_file() {
+                record.events = Some(format!("{}/out/{}", self.logs_rel, in_out_dir(events)));
+            }
+        }
+        let exit = match tested {
+            Tested::Exited => record.exit_code,
+            Tested::TimedOut(_) => None,
+        };
+        let (tests, notes) = reconcile(read, self.plan.weights.as_deref(), exit);
+        record.tests = tests;
+        if let Tested::TimedOut(limit) = tested {
+            return Err(Stop::new(
+                Verdict::TimedOut,
+                format!("the test step ran past its {}s limit", limit.as_secs()),
+            ));
+        }
+        record.inconsistencies = notes;
+        Ok(())
+    }
+}
+
+/// `/racebench/out/report.xml` -> `report.xml`.
+fn in_out_dir(path: &str) -> &str {
+    path.strip_prefix(OUT_DIR)
+        .unwrap_or(path)
+        .trim_start_matches('/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_paths_are_relative_to_the_out_dir() {
+        assert_eq!(in_out_dir("/racebench/out/report.xml"), "report.xml");
+        assert_eq!(in_out_dir("/racebench/out/sub/r.json"), "sub/r.json");
+    }
+}
