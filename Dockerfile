@@ -29,7 +29,7 @@ RUN rm -f /etc/apt/sources.list /etc/apt/sources.list.d/* \
  && apt-get update -qq \
  && apt-get dist-upgrade -y -qq \
  && apt-get install -y -qq --no-install-recommends -t trixie-backports rustc cargo \
-      ca-certificates git patch debootstrap \
+      ca-certificates git patch debootstrap tini \
       gcc g++ make cmake pkg-config libssl-dev libsasl2-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev \
  && rm -rf /var/lib/apt/lists/*
 
@@ -51,5 +51,8 @@ COPY weights weights
 ENV RACEBENCH_DATAPOINTS=/racebench/datapoints \
     RACEBENCH_WEIGHTS=/racebench/weights \
     RACEBENCH_RESULTS=/racebench/results
-ENTRYPOINT ["racebench"]
+# Under an init: racebench is not PID 1, so `docker stop` (SIGTERM) reaches it
+# as a signal it handles (like a first Ctrl-C: running trials finish, their
+# pods are removed) and orphaned children are reaped.
+ENTRYPOINT ["/usr/bin/tini", "--", "racebench"]
 CMD ["--help"]

@@ -40,13 +40,19 @@ pub fn reconcile(
         ReportRead::Unreadable(why) => notes.push(format!("the report could not be read: {why}")),
     }
 
+    // A non-zero exit is explained only by a failing test that counts: with
+    // weights, one they name (a made-up failing test in a forged report
+    // explains nothing).
+    let counts = |r: &TestRecord| {
+        weights.is_none_or(|w| w.categories.iter().any(|c| c.tests.contains(&r.name)))
+    };
     let failed_in_report = records
         .iter()
-        .any(|r| matches!(r.outcome, Outcome::Failed | Outcome::Error));
+        .any(|r| matches!(r.outcome, Outcome::Failed | Outcome::Error) && counts(r));
     match exit_code {
         Some(code) if code != 0 && !failed_in_report && !records.is_empty() => {
             let why = format!(
-                "the test step exited with {code} but its report shows no failure; its passes are not trusted"
+                "the test step exited with {code} but its report shows no failing test that counts; its passes are not trusted"
             );
             for record in records.iter_mut().filter(|r| r.outcome == Outcome::Passed) {
                 record.outcome = Outcome::Error;
@@ -157,10 +163,29 @@ tests = ["test_basic"]
             summary,
             [
                 ("test_race", Outcome::Missing, Some("Race")),
-                ("test_basic", Outcome::Passed, Some("Basic")),
+                ("test_basic", Outcome::Error, Some("Basic")),
                 ("test_extra", Outcome::Failed, None),
             ]
         );
+    }
+
+    /// Regression: a forged report listing every weighted test as passed plus
+    /// one made-up failing test "explained" the test step's non-zero exit, so
+    /// every weighted test counted as passed.
+    #[test]
+    fn a_made_up_failing_test_does_not_explain_a_failing_exit() {
+        let report = ReportRead::Parsed(vec![
+            record("test_race", Outcome::Passed),
+            record("test_basic", Outcome::Passed),
+            record("test_made_up", Outcome::Failed),
+        ]);
+        let (records, notes) = reconcile(report, Some(&weights()), Some(1));
+        let weighted: Vec<_> = records.iter().filter(|r| r.category.is_some()).collect();
+        assert!(
+            weighted.iter().all(|r| r.outcome == Outcome::Error),
+            "{records:?}"
+        );
+        assert_eq!(notes.len(), 1);
     }
 
     #[test]

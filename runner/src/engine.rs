@@ -153,7 +153,7 @@ pub struct ExecOutput {
     pub exit_code: Option<i64>,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
-    /// Bytes dropped from the middle of stdout+stderr to respect the capture cap.
+    /// Bytes dropped from the middle of stdout and stderr to respect the capture cap.
     pub truncated: u64,
 }
 
@@ -588,8 +588,10 @@ impl Engine {
             .collect())
     }
 
-    /// Runs a command in a running container and waits for it; output beyond
-    /// an 8 MiB cap is counted, not kept. The caller bounds the wait.
+    /// Runs a command in a running container and waits for it; of each
+    /// stream the first and the last 4 MiB are kept, and what is dropped
+    /// between them is counted (and marked in the text). The caller bounds
+    /// the wait.
     pub async fn exec(
         &self,
         id: &str,
@@ -616,6 +618,7 @@ impl Engine {
             .await
             .map_err(|e| EngineError::op(what(), e))?;
         let mut out = ExecOutput::default();
+        let (mut stdout, mut stderr) = (Capture::default(), Capture::default());
         match self
             .docker
             .start_exec(&created.id, None)
@@ -626,14 +629,13 @@ impl Engine {
                 while let Some(chunk) = output.next().await {
                     use bollard::container::LogOutput;
                     let chunk = chunk.map_err(|e| EngineError::op(what(), e))?;
-                    let (buf, bytes) = match chunk {
-                        LogOutput::StdErr { message } => (&mut out.stderr, message),
+                    match chunk {
+                        LogOutput::StdErr { message } => stderr.push(&message),
                         LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                            (&mut out.stdout, message)
+                            stdout.push(&message)
                         }
                         LogOutput::StdIn { .. } => continue,
                     };
-                    capture(buf, &bytes, &mut out.truncated);
                 }
             }
             StartExecResults::Detached => {}
@@ -644,6 +646,9 @@ impl Engine {
             .await
             .map_err(|e| EngineError::op(what(), e))?;
         out.exit_code = inspect.exit_code;
+        out.truncated = stdout.dropped + stderr.dropped;
+        out.stdout = stdout.into_bytes();
+        out.stderr = stderr.into_bytes();
         Ok(out)
     }
 
@@ -897,12 +902,45 @@ pub struct ContainerDetails {
     pub networks: Vec<String>,
 }
 
-/// Appends `bytes` to `buf` up to the capture cap, counting what does not fit.
-fn capture(buf: &mut Vec<u8>, bytes: &[u8], truncated: &mut u64) {
-    let room = EXEC_CAPTURE_LIMIT.saturating_sub(buf.len());
-    let keep = room.min(bytes.len());
-    buf.extend_from_slice(&bytes[..keep]);
-    *truncated += (bytes.len() - keep) as u64;
+/// One output stream of an exec, kept within [`EXEC_CAPTURE_LIMIT`]: its
+/// first half and its last half, so a summary printed at the end (pytest's)
+/// survives an output bomb. What is dropped from the middle is counted.
+#[derive(Default)]
+struct Capture {
+    head: Vec<u8>,
+    tail: Vec<u8>,
+    dropped: u64,
+}
+
+impl Capture {
+    const HALF: usize = EXEC_CAPTURE_LIMIT / 2;
+
+    fn push(&mut self, bytes: &[u8]) {
+        let room = Self::HALF.saturating_sub(self.head.len());
+        let (head, rest) = bytes.split_at(room.min(bytes.len()));
+        self.head.extend_from_slice(head);
+        self.tail.extend_from_slice(rest);
+        if self.tail.len() > 2 * Self::HALF {
+            let excess = self.tail.len() - Self::HALF;
+            self.tail.drain(..excess);
+            self.dropped += excess as u64;
+        }
+    }
+
+    fn into_bytes(mut self) -> Vec<u8> {
+        if self.tail.len() > Self::HALF {
+            let excess = self.tail.len() - Self::HALF;
+            self.tail.drain(..excess);
+            self.dropped += excess as u64;
+        }
+        if self.dropped > 0 {
+            self.head.extend_from_slice(
+                format!("\n[racebench: {} bytes dropped here]\n", self.dropped).as_bytes(),
+            );
+        }
+        self.head.extend_from_slice(&self.tail);
+        self.head
+    }
 }
 
 /// The first 12 characters of an id, as `docker ps` shows them.
@@ -932,12 +970,23 @@ mod tests {
     }
 
     #[test]
-    fn capture_keeps_the_start_and_counts_the_rest() {
-        let mut buf = vec![0u8; EXEC_CAPTURE_LIMIT - 2];
-        let mut truncated = 0;
-        capture(&mut buf, b"abcdef", &mut truncated);
-        assert_eq!(buf.len(), EXEC_CAPTURE_LIMIT);
-        assert_eq!(&buf[buf.len() - 2..], b"ab");
-        assert_eq!(truncated, 4);
+    fn capture_keeps_the_start_and_the_end_and_counts_the_middle() {
+        let mut capture = Capture::default();
+        capture.push(b"START");
+        for _ in 0..3 {
+            capture.push(&vec![b'x'; EXEC_CAPTURE_LIMIT]);
+        }
+        capture.push(b"SUMMARY");
+        let dropped_before = 3 * EXEC_CAPTURE_LIMIT as u64 + 12 - EXEC_CAPTURE_LIMIT as u64;
+        let kept = capture.into_bytes();
+        assert!(kept.starts_with(b"START"));
+        assert!(kept.ends_with(b"SUMMARY"));
+        assert!(kept.len() < EXEC_CAPTURE_LIMIT + 100);
+        let text = String::from_utf8_lossy(&kept);
+        assert!(
+            text.contains(&format!("[racebench: {dropped_before} bytes dropped here]")),
+            "{}",
+            &text[Capture::HALF - 10..Capture::HALF + 60]
+        );
     }
 }

@@ -28,6 +28,12 @@ pub async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<i32> {
         (from_flags(ctx, &args)?, None)
     };
     let launched = launch(selections, &weights, &options, resume).await?;
+    let ungraded = launched
+        .outcome
+        .records
+        .iter()
+        .filter(|r| r.verdict == racebench_model::Verdict::InfraError)
+        .count();
     let code = match launched.outcome.status {
         RunStatus::Cancelled => {
             output::status(format!(
@@ -35,6 +41,12 @@ pub async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<i32> {
                 launched.layout.root().display()
             ));
             exit_code::INTERRUPTED
+        }
+        _ if ungraded > 0 => {
+            output::warning(format!(
+                "{ungraded} trial(s) hit an infrastructure error and are not graded (see their records' `error`)"
+            ));
+            exit_code::INCONCLUSIVE
         }
         _ => exit_code::SUCCESS,
     };

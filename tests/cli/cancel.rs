@@ -174,8 +174,9 @@ fn a_run_killed_mid_trial_resumes_with_every_trial_graded_and_nothing_left() {
 }
 
 /// Two racebench processes at once, each trial in a pod of its own: stopping
-/// one (SIGTERM twice, as `docker stop` and schedulers send) changes nothing
-/// for the other, whose trials all pass as they do alone.
+/// one (Ctrl-C, then SIGTERM as `docker stop` and schedulers send it, which
+/// counts as a second interrupt) changes nothing for the other, whose trials
+/// all pass as they do alone.
 #[test]
 fn two_runs_at_once_never_touch_each_other_and_stopping_one_spares_the_other() {
     let tmp = tempfile::tempdir().unwrap();
@@ -198,7 +199,7 @@ fn two_runs_at_once_never_touch_each_other_and_stopping_one_spares_the_other() {
     let mut b = Racebench::fixture(&results_b).args(args("3")).spawn();
     let run_b = wait_for_run_dir(&results_b);
     wait_for(&run_b, "services-probe", "apply.log");
-    signal(&b, "-TERM");
+    signal(&b, "-INT");
     std::thread::sleep(Duration::from_millis(300));
     signal(&b, "-TERM");
     let status_b = b.wait().unwrap();

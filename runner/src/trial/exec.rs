@@ -69,13 +69,9 @@ impl Trial<'_> {
         file: &str,
         out: &ExecOutput,
     ) -> Result<(), Stop> {
+        // Each stream marks where it dropped bytes (see `Engine::exec`).
         let mut text = out.stdout.clone();
         text.extend_from_slice(&out.stderr);
-        if out.truncated > 0 {
-            text.extend_from_slice(
-                format!("\n[racebench: {} more bytes not kept]\n", out.truncated).as_bytes(),
-            );
-        }
         self.write_file(record, name, file, &text)
     }
 
