@@ -126,23 +126,41 @@ fn file_mode(_meta: &std::fs::Metadata) -> u32 {
     0o644
 }
 
+/// What [`extract`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Extracted {
+    /// Relative paths written.
+    pub written: Vec<String>,
+    /// Files not written because they would have passed `max_bytes`.
+    pub skipped: Vec<String>,
+    /// Whether the archive ended early (it was cut at a size limit).
+    pub cut: bool,
+}
+
 /// Extracts a tar archive into `dest`, refusing absolute paths, `..` and
-/// links, and stopping at `max_bytes` in total. The engine's archive of a
-/// folder `/x/out` holds `out/...`: `strip_first` drops that first component.
-/// Returns the relative paths written.
+/// links, and skipping files that would take the total past `max_bytes`. An
+/// archive cut short yields the entries before the cut. The engine's archive
+/// of a folder `/x/out` holds `out/...`: `strip_first` drops that first
+/// component.
 pub fn extract(
     tar_bytes: &[u8],
     dest: &Path,
     max_bytes: u64,
     strip_first: bool,
-) -> io::Result<Vec<String>> {
+) -> io::Result<Extracted> {
     std::fs::create_dir_all(dest)?;
     let mut archive = tar::Archive::new(tar_bytes);
-    let mut written = Vec::new();
+    let mut done = Extracted::default();
     let mut total = 0u64;
     for entry in archive.entries()? {
-        let mut entry = entry?;
-        let mut path = entry.path()?.into_owned();
+        let Ok(mut entry) = entry else {
+            done.cut = true;
+            break;
+        };
+        let Ok(path) = entry.path().map(|p| p.into_owned()) else {
+            continue;
+        };
+        let mut path = path;
         if strip_first {
             let mut components = path.components();
             components.next();
@@ -165,27 +183,28 @@ pub fn extract(
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let size = entry.header().size()?;
+                let name = path.to_string_lossy().into_owned();
                 if total + size > max_bytes {
-                    return Err(io::Error::other(format!(
-                        "the collected files exceed {} MiB; {} was not copied",
-                        max_bytes / (1024 * 1024),
-                        path.display()
-                    )));
+                    done.skipped.push(name);
+                    continue;
+                }
+                let mut data = Vec::with_capacity(size as usize);
+                if entry.read_to_end(&mut data).is_err() || (data.len() as u64) < size {
+                    done.cut = true;
+                    break;
                 }
                 total += size;
                 let target = dest.join(&path);
                 if let Some(parent) = target.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
-                let mut data = Vec::with_capacity(size as usize);
-                entry.read_to_end(&mut data)?;
                 std::fs::write(&target, data)?;
-                written.push(path.to_string_lossy().into_owned());
+                done.written.push(name);
             }
             _ => {}
         }
     }
-    Ok(written)
+    Ok(done)
 }
 
 #[cfg(test)]
@@ -226,14 +245,14 @@ mod tests {
         let tar = set.to_tar().unwrap();
         let tmp = tempfile::tempdir().unwrap();
         let written = extract(&tar, tmp.path(), 1024, false).unwrap();
-        assert_eq!(written, ["a/b.txt"]);
+        assert_eq!(written.written, ["a/b.txt"]);
         let stripped = extract(&tar, &tmp.path().join("s"), 1024, true).unwrap();
-        assert_eq!(stripped, ["b.txt"]);
+        assert_eq!(stripped.written, ["b.txt"]);
         assert_eq!(std::fs::read(tmp.path().join("a/b.txt")).unwrap(), b"hello");
     }
 
     #[test]
-    fn extract_refuses_escaping_paths_and_oversize() {
+    fn extract_refuses_escaping_paths_and_skips_what_passes_the_cap() {
         let mut builder = tar::Builder::new(Vec::new());
         let mut header = tar::Header::new_gnu();
         header.set_size(3);
@@ -246,11 +265,32 @@ mod tests {
         let tar = builder.into_inner().unwrap();
         let tmp = tempfile::tempdir().unwrap();
         let inner = tmp.path().join("inner");
-        assert!(extract(&tar, &inner, 1024, false).unwrap().is_empty());
+        assert_eq!(
+            extract(&tar, &inner, 1024, false).unwrap(),
+            Extracted::default()
+        );
         assert!(!tmp.path().join("evil").exists());
 
+        // An output bomb is skipped; what fits is kept, before and after it.
         let mut set = FileSet::new();
+        set.add("a-report.xml", b"<ok/>".to_vec(), 0o644);
         set.add("big", vec![0; 2048], 0o644);
-        assert!(extract(&set.to_tar().unwrap(), &inner, 1024, false).is_err());
+        set.add("events.jsonl", b"{}".to_vec(), 0o644);
+        let done = extract(&set.to_tar().unwrap(), &inner, 1024, false).unwrap();
+        assert_eq!(done.written, ["a-report.xml", "events.jsonl"]);
+        assert_eq!(done.skipped, ["big"]);
+        assert!(!done.cut);
+    }
+
+    #[test]
+    fn an_archive_cut_at_a_limit_yields_the_entries_before_the_cut() {
+        let mut set = FileSet::new();
+        set.add("a", vec![1; 600], 0o644);
+        set.add("b", vec![2; 4096], 0o644);
+        let tar = set.to_tar().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let done = extract(&tar[..2048], tmp.path(), 1 << 20, false).unwrap();
+        assert_eq!(done.written, ["a"]);
+        assert!(done.cut);
     }
 }

@@ -668,8 +668,16 @@ impl Engine {
             })
     }
 
-    /// A tar archive of `path` inside the container; `None` when it does not exist.
-    pub async fn get_archive(&self, id: &str, path: &str) -> Result<Option<Vec<u8>>, EngineError> {
+    /// A tar archive of `path` inside the container; `None` when it does not
+    /// exist. At most `max_bytes` are read (a container's files are not
+    /// racebench's to hold in memory whatever their size): the flag says
+    /// whether the archive was cut there.
+    pub async fn get_archive(
+        &self,
+        id: &str,
+        path: &str,
+        max_bytes: usize,
+    ) -> Result<Option<(Vec<u8>, bool)>, EngineError> {
         let options = DownloadFromContainerOptionsBuilder::default()
             .path(path)
             .build();
@@ -677,7 +685,14 @@ impl Engine {
         let mut data = Vec::new();
         while let Some(chunk) = stream.next().await {
             match chunk {
-                Ok(bytes) => data.extend_from_slice(&bytes),
+                Ok(bytes) => {
+                    let room = max_bytes.saturating_sub(data.len());
+                    if bytes.len() > room {
+                        data.extend_from_slice(&bytes[..room]);
+                        return Ok(Some((data, true)));
+                    }
+                    data.extend_from_slice(&bytes);
+                }
                 Err(bollard::errors::Error::DockerResponseServerError {
                     status_code: 404, ..
                 }) => return Ok(None),
@@ -689,7 +704,7 @@ impl Engine {
                 }
             }
         }
-        Ok(Some(data))
+        Ok(Some((data, false)))
     }
 
     /// Containers carrying `label` (`key` or `key=value`), running or not.

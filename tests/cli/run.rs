@@ -218,3 +218,40 @@ fn go_test_json_reports_are_read_from_real_go_test_output() {
     );
     assert_eq!(outcome("unpatched", "TestSingleIncrement").0, "passed");
 }
+
+/// Regression: a sparse 300 MiB file the candidate's code left in
+/// `/racebench/out` made the trial an infra error (not graded), and racebench
+/// read all of it into memory. Now the report is still read, the bomb is not
+/// copied, and the trial is graded.
+#[test]
+fn an_output_bomb_in_the_out_folder_is_graded_not_an_infra_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let patch = tmp.path().join("bomb.diff");
+    std::fs::write(
+        &patch,
+        "--- a/tickets.py\n+++ b/tickets.py\n@@ -8,3 +8,7 @@ import time\n \n PROCESSING_DELAY = 0.1\n+if os.environ.get(\"RACEBENCH_OUT\"):\n+    with open(os.path.join(os.environ[\"RACEBENCH_OUT\"], \"bomb.bin\"), \"wb\") as bomb:\n+        bomb.truncate(300 << 20)\n+\n _clock_lock = threading.Lock()\n",
+    )
+    .unwrap();
+    let run = Racebench::fixture(tmp.path())
+        .args(["run", "-d", "counter-race", "--patch"])
+        .arg_path(&patch)
+        .output()
+        .expect_code(0);
+    let trial = &trials(&run.run_dir(), "counter-race", "patch-bomb")[0];
+    assert_eq!(trial["verdict"], "tested", "{trial}");
+    assert!(
+        trial["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["outcome"] == "failed"),
+        "graded as the unfixed service it is: {trial}"
+    );
+    let notes = trial["inconsistencies"].to_string();
+    assert!(notes.contains("MiB that are copied out"), "{notes}");
+    let out = run
+        .run_dir()
+        .join(trial["logs"]["report"].as_str().unwrap());
+    assert!(out.is_file(), "the report was copied");
+    assert!(!out.with_file_name("bomb.bin").exists(), "the bomb was not");
+}

@@ -14,6 +14,8 @@ use crate::test_report;
 
 /// Cap on what is copied out of `/racebench/out` per trial.
 const COLLECT_LIMIT: u64 = 256 * 1024 * 1024;
+/// Cap on the report and on the events file, each.
+const FILE_LIMIT: u64 = 64 * 1024 * 1024;
 
 impl Trial<'_> {
     pub(super) async fn collect(
@@ -24,17 +26,54 @@ impl Trial<'_> {
         let spec = &self.plan.datapoint.spec;
         let t = Instant::now();
         let out_dir = self.logs_dir.join("out");
-        let collected = self
-            .engine
-            .get_archive(self.main_id(), OUT_DIR)
-            .await
-            .map_err(Stop::infra)?;
-        if let Some(tar) = collected {
-            let written = archive::extract(&tar, &out_dir, COLLECT_LIMIT, true)
-                .map_err(|e| Stop::infra(format!("failed to copy the test outputs out: {e}")))?;
-            tracing::debug!(files = written.len(), "collected test outputs");
+        // The report and the events file first, each on its own, so that
+        // whatever else is in the folder (the candidate's code can write
+        // there) cannot crowd them out; then the rest, up to the cap.
+        let mut notes = Vec::new();
+        let mut wanted = vec![spec.test.report.clone()];
+        wanted.extend(spec.events.clone());
+        wanted.push(OUT_DIR.to_string());
+        for path in wanted {
+            let whole = path == OUT_DIR;
+            let limit = if whole { COLLECT_LIMIT } else { FILE_LIMIT };
+            let Some((tar, cut)) = self
+                .engine
+                .get_archive(self.main_id(), &path, limit as usize)
+                .await
+                .map_err(Stop::infra)?
+            else {
+                continue;
+            };
+            let dest = match (whole, std::path::Path::new(in_out_dir(&path)).parent()) {
+                (true, _) | (false, None) => out_dir.clone(),
+                (false, Some(parent)) => out_dir.join(parent),
+            };
+            let done = archive::extract(&tar, &dest, limit, whole).map_err(|e| {
+                Stop::infra(format!(
+                    "failed to write the test outputs to {}: {e}",
+                    dest.display()
+                ))
+            })?;
+            if cut || !done.skipped.is_empty() {
+                notes.push(format!(
+                    "the test outputs{} passed the {} MiB that are copied out; {} not copied",
+                    if whole {
+                        String::new()
+                    } else {
+                        format!(" ({path})")
+                    },
+                    limit / (1024 * 1024),
+                    if done.skipped.is_empty() {
+                        "the rest was".to_string()
+                    } else {
+                        done.skipped.join(", ") + " were"
+                    }
+                ));
+            }
+            tracing::debug!(files = done.written.len(), "collected test outputs");
         }
         record.timings.collect_ms = ms(t.elapsed());
+        let collect_notes = notes;
         let report_path = out_dir.join(in_out_dir(&spec.test.report));
         let read = match std::fs::read_to_string(&report_path) {
             Err(_) => ReportRead::Absent,
@@ -73,6 +112,7 @@ impl Trial<'_> {
             ));
         }
         record.inconsistencies = notes;
+        record.inconsistencies.extend(collect_notes);
         Ok(())
     }
 }
