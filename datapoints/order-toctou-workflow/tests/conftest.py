@@ -16,6 +16,7 @@ BINARY = os.environ.get("ORDERFLOW_BINARY", "/work/bin/orderflow")
 OUT = os.environ.get("RACEBENCH_OUT", "/racebench/out")
 DATABASE_URL = os.environ["DATABASE_URL"]
 SERVICE_LOG = os.path.join(OUT, "orderflow.log")
+REPLICA_LOG = os.path.join(OUT, "orderflow-replica.log")
 
 
 def _free_port():
@@ -48,43 +49,65 @@ def _decode(raw):
         return {"raw": raw.decode(errors="replace")}
 
 
-@pytest.fixture(scope="session")
-def service():
-    os.makedirs(OUT, exist_ok=True)
+def _start(name, log_path, events_path):
+    """Starts one orderflow process; returns (process, Service) once healthy."""
     port = _free_port()
     env = dict(os.environ,
                ORDERFLOW_ADDR=f"127.0.0.1:{port}",
-               ORDERFLOW_EVENTS_FILE=os.path.join(OUT, "events.jsonl"))
-    log = open(SERVICE_LOG, "ab")
+               ORDERFLOW_EVENTS_FILE=events_path)
+    log = open(log_path, "ab")
     proc = subprocess.Popen([BINARY], env=env, stdout=log, stderr=log)
+    log.close()
     base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"orderflow ({name}) exited with {proc.returncode} at startup; see {log_path}")
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=1):
+                break
+        except OSError:
+            if time.monotonic() > deadline:
+                _stop(proc)
+                pytest.fail(f"orderflow ({name}) did not become healthy within 30 s")
+            time.sleep(0.1)
+    return proc, Service(base)
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def service():
+    os.makedirs(OUT, exist_ok=True)
+    proc, svc = _start("main", SERVICE_LOG, os.path.join(OUT, "events.jsonl"))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"orderflow exited with {proc.returncode} at startup; see {SERVICE_LOG}")
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("orderflow did not become healthy within 30 s")
-                time.sleep(0.1)
-        svc = Service(base)
-        _warm_up(svc)
+        _warm_up(svc, "warmup")
         yield svc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        log.close()
+        _stop(proc)
 
 
-def _warm_up(svc):
+@pytest.fixture(scope="session")
+def replica(service):
+    """A second orderflow process on the same database, as in production (the
+    prompt: two replicas). Its own log and events file (its own clock)."""
+    proc, svc = _start("replica", REPLICA_LOG, os.path.join(OUT, "events-replica.jsonl"))
+    try:
+        _warm_up(svc, "warmup-replica")
+        yield svc
+    finally:
+        _stop(proc)
+
+
+def _warm_up(svc, prefix):
     """A burst of unrelated orders, so the service's connection pool is open
     before the scenarios: opening connections on a loaded Postgres can take
     seconds, which would stretch the scenarios' timing."""
@@ -96,7 +119,7 @@ def _warm_up(svc):
         conn.close()
     items = [(f"WARMUP-{i}", 1) for i in range(3)]
     barrier = threading.Barrier(12)
-    calls = [OrderCall(svc, f"warmup-{n:02d}", items, barrier) for n in range(12)]
+    calls = [OrderCall(svc, f"{prefix}-{n:02d}", items, barrier) for n in range(12)]
     for c in calls:
         c.start()
     for c in calls:
@@ -163,10 +186,11 @@ def busy_backends(db, exclude):
 
 
 class RowLock:
-    """Holds the inventory row of a SKU locked, as a busy checkout would."""
+    """Holds the inventory rows of some SKUs locked in one transaction, as a
+    busy concurrent checkout would."""
 
-    def __init__(self, sku):
-        self.sku = sku
+    def __init__(self, *skus):
+        self.skus = skus
         self.conn = None
         self.pid = None
 
@@ -175,18 +199,38 @@ class RowLock:
         with self.conn.cursor() as cur:
             cur.execute("SELECT pg_backend_pid()")
             self.pid = cur.fetchone()[0]
-            cur.execute("SELECT stock FROM inventory WHERE sku = %s FOR UPDATE", (self.sku,))
+            for sku in self.skus:
+                cur.execute("SELECT stock FROM inventory WHERE sku = %s FOR UPDATE", (sku,))
         return self
 
     def waiters(self, db):
         """How many backends wait (directly or transitively) for this lock."""
         return blocked_by(db, self.pid)
 
+    def set_stock(self, sku, stock):
+        """The checkout buys: sets the locked row's stock (committed on exit)."""
+        with self.conn.cursor() as cur:
+            cur.execute("UPDATE inventory SET stock = %s WHERE sku = %s", (stock, sku))
+
     def __exit__(self, *exc):
         try:
             self.conn.commit()
         finally:
             self.conn.close()
+
+
+def wait_quiet(db, exclude, quiet=0.3, cap=10, interval=0.02):
+    """Waits until no backend of this database but those in `exclude` has done
+    anything (not idle, not waiting for a lock) for `quiet` seconds."""
+    deadline = time.monotonic() + cap
+    since = time.monotonic()
+    while time.monotonic() < deadline:
+        if busy_backends(db, exclude) > 0:
+            since = time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return True
+        time.sleep(interval)
+    return False
 
 
 def wait_until(pred, timeout, interval=0.02):
