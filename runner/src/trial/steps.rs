@@ -45,20 +45,20 @@ impl Trial<'_> {
         record: &mut TrialRecord,
         kill: &CancellationToken,
     ) -> Result<(), Stop> {
-        if let Err(e) = std::fs::create_dir_all(&self.logs_dir) {
-            if let Some(prepared) = prepared {
-                prepared.discard().await;
-            }
-            return Err(Stop::infra(format!(
+        let early = match std::fs::create_dir_all(&self.logs_dir) {
+            Err(e) => Some(Stop::infra(format!(
                 "failed to create the log folder {}: {e}",
                 self.logs_dir.display()
-            )));
-        }
-        if kill.is_cancelled() {
+            ))),
+            Ok(()) if kill.is_cancelled() => Some(Stop::cancelled()),
+            Ok(()) => None,
+        };
+        if let Some(stop) = early {
+            // A pod prepared ahead for this trial goes with it.
             if let Some(prepared) = prepared {
                 prepared.discard().await;
             }
-            return Err(Stop::cancelled());
+            return Err(stop);
         }
         self.setup(external, prepared, record, kill).await?;
         self.apply(record, kill).await?;
