@@ -69,7 +69,27 @@ pub fn owner_is_gone(labels: &HashMap<String, String>) -> bool {
     let Some(pid) = labels.get(PID).and_then(|p| p.parse::<u32>().ok()) else {
         return false;
     };
-    same_host
-        && pid != std::process::id()
-        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    same_host && pid != std::process::id() && !process_exists(pid)
+}
+
+/// Whether a process with this pid exists on this host.
+#[cfg(unix)]
+pub(crate) fn process_exists(pid: u32) -> bool {
+    extern "C" {
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks whether the process exists; nothing is sent.
+    if unsafe { kill(pid, 0) } == 0 {
+        return true;
+    }
+    // EPERM: it exists but belongs to someone else.
+    std::io::Error::last_os_error().raw_os_error() == Some(1)
+}
+
+#[cfg(not(unix))]
+pub(crate) fn process_exists(_pid: u32) -> bool {
+    true
 }

@@ -29,7 +29,7 @@ impl Owner {
     /// Whether the owning process is gone: it ran on this host and no process
     /// has its id. Resources of other hosts are never judged dead.
     pub fn is_dead(&self) -> bool {
-        self.host == host_tag() && !process_exists(self.pid)
+        self.host == host_tag() && !crate::labels::process_exists(self.pid)
     }
 }
 
@@ -103,33 +103,8 @@ pub fn owner_of(name: &str) -> Option<Owner> {
 
 /// 4 hex digits identifying this host (its name's hash).
 pub fn host_tag() -> String {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into());
-    hex::encode(Sha256::digest(name.trim().as_bytes()))[..4].to_string()
-}
-
-#[cfg(unix)]
-fn process_exists(pid: u32) -> bool {
-    extern "C" {
-        fn kill(pid: i32, sig: i32) -> i32;
-    }
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: signal 0 only checks whether the process exists; nothing is sent.
-    if unsafe { kill(pid, 0) } == 0 {
-        return true;
-    }
-    // EPERM: it exists but belongs to someone else.
-    std::io::Error::last_os_error().raw_os_error() == Some(1)
-}
-
-#[cfg(not(unix))]
-fn process_exists(_pid: u32) -> bool {
-    true
+    let name = crate::labels::host_name();
+    hex::encode(Sha256::digest(name.as_bytes()))[..4].to_string()
 }
 
 #[cfg(test)]

@@ -26,14 +26,12 @@ impl Trial<'_> {
         let spec = &self.plan.datapoint.spec;
         let t = Instant::now();
         let out_dir = self.logs_dir.join("out");
-        // The report and the events file first, each on its own, so that
-        // whatever else is in the folder (the candidate's code can write
-        // there) cannot crowd them out; then the rest, up to the cap.
+        // The folder up to the cap; when that fell short (the candidate's
+        // code can write there too), the report and the events file again,
+        // each on its own, so nothing else can crowd them out.
         let mut notes = Vec::new();
-        let mut wanted = vec![spec.test.report.clone()];
-        wanted.extend(spec.events.clone());
-        wanted.push(OUT_DIR.to_string());
-        for path in wanted {
+        let mut wanted = vec![OUT_DIR.to_string()];
+        while let Some(path) = wanted.pop() {
             let whole = path == OUT_DIR;
             let limit = if whole { COLLECT_LIMIT } else { FILE_LIMIT };
             let Some((tar, cut)) = self
@@ -55,6 +53,10 @@ impl Trial<'_> {
                 ))
             })?;
             if cut || !done.skipped.is_empty() {
+                if whole {
+                    wanted.push(spec.test.report.clone());
+                    wanted.extend(spec.events.clone());
+                }
                 notes.push(format!(
                     "the test outputs{} passed the {} MiB that are copied out; {} not copied",
                     if whole {
