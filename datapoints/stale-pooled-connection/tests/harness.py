@@ -85,6 +85,12 @@ def event(flow, activity, detail, kind="note"):
         f.write(line + "\n")
 
 
+def metric(test, **values):
+    """Measured margins, for authors reading a trial's outputs (metrics.jsonl)."""
+    with open(os.path.join(OUT, "metrics.jsonl"), "a") as f:
+        f.write(json.dumps({"test": test, **values}) + "\n")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -348,7 +354,7 @@ class Service:
         except subprocess.TimeoutExpired:
             pass
 
-    def settle(self, batch, timeout=5.0):
+    def settle(self, batch, timeout=3.0):
         """(status, body, seconds) of POST /batches/<batch>/settle; status 0 when no reply came."""
         start = time.monotonic()
         try:
@@ -365,7 +371,7 @@ class Service:
         except (OSError, http.client.HTTPException) as err:
             return 0, {"error": f"no reply: {err!r}"}, time.monotonic() - start
 
-    def settle_many(self, batches, timeout=5.0):
+    def settle_many(self, batches, timeout=3.0):
         results = {}
         threads = []
 
@@ -378,7 +384,7 @@ class Service:
             threads.append(t)
         return threads, results
 
-    def settle_ok(self, batch, timeout=5.0):
+    def settle_ok(self, batch, timeout=3.0):
         status, body, secs = self.settle(batch, timeout)
         assert status == 200, f"batch {batch}: {status} {body} after {secs:.2f}s; log: {self.tail()}"
         return body, secs

@@ -2,14 +2,14 @@
 
 import time
 
-from harness import POOL_SIZE, event
+from harness import POOL_SIZE, event, metric
 
 JOBS = list(range(30, 50))
 
 
 def _hold_jobs(trial, batches, timeout):
     trial.rules.gate.hold()
-    threads, results = trial.service.settle_many(batches, timeout=8)
+    threads, results = trial.service.settle_many(batches, timeout=4)
     arrived = trial.rules.gate.wait_arrived(len(batches), timeout)
     return threads, results, arrived
 
@@ -32,6 +32,7 @@ def test_jobs_waiting_on_pricing_hold_no_connection(trial):
     connections die meanwhile, each job still completes once."""
     trial.warm([1, 2, 3, 4, 5, 6])
     threads, results, arrived = _hold_jobs(trial, JOBS, timeout=3)
+    metric("jobs_waiting_on_pricing", arrived=len(arrived))
     assert len(arrived) == len(JOBS), (
         f"only {len(arrived)} of {len(JOBS)} concurrent jobs reached the pricing service within 3 s: "
         f"jobs hold database connections while they wait on it (DB_POOL_SIZE={POOL_SIZE})")
@@ -52,6 +53,8 @@ def test_twenty_jobs_after_kill_finish_promptly_without_reconnect_storm(trial):
     trial.proxy.reset_max()
     done = _finish(trial, threads, results, JOBS)
     stats = trial.proxy.stats()
+    metric("twenty_jobs_after_kill", seconds_after_release=round(done, 3),
+           opened=stats["opened"] - opened_before, max_current=stats["max_current"])
     assert done <= 1.0, f"the 20 jobs took {done:.2f}s to finish after their connections died (bound 1.0 s)"
     opened = stats["opened"] - opened_before
     assert opened <= 2 * POOL_SIZE, f"the 20 jobs opened {opened} connections after one kill (pool size {POOL_SIZE})"

@@ -2,7 +2,7 @@
 
 import time
 
-from harness import POOL_SIZE, event
+from harness import POOL_SIZE, event, metric
 
 
 def test_idle_connection_errors_do_not_crash_the_process(trial):
@@ -13,6 +13,7 @@ def test_idle_connection_errors_do_not_crash_the_process(trial):
         time.sleep(0.4)
         trial.service.assert_alive()
         body, secs = trial.service.settle_ok(60 + round_)
+        metric("first_job_after_idle_kill", round=round_ + 1, seconds=round(secs, 3))
         assert secs <= 1.0, f"first job after idle connections died took {secs:.2f}s"
         trial.db.assert_settled_once(60 + round_, body)
         trial.service.assert_alive()
@@ -28,7 +29,7 @@ def test_connections_stay_within_pool_size_across_repeated_kills(trial):
     for round_ in range(3):
         batches = [70 + 12 * round_ + k for k in range(12)]
         trial.rules.gate.hold()
-        threads, results = trial.service.settle_many(batches, timeout=8)
+        threads, results = trial.service.settle_many(batches, timeout=4)
         trial.rules.gate.wait_arrived(len(batches), 3)
         n = trial.proxy.doom_existing()
         event("test", "ArmProxy", f"round {round_ + 1}: {n} open connections die at their next message")
@@ -43,6 +44,8 @@ def test_connections_stay_within_pool_size_across_repeated_kills(trial):
         backends = trial.db.assert_service_connections_through(trial.proxy)
         assert len(backends) <= POOL_SIZE, f"round {round_ + 1}: {len(backends)} service backends on the server"
         stats = trial.proxy.stats()
+        metric("repeated_kills", round=round_ + 1, backends=len(backends), max_current=stats["max_current"],
+               drops=stats["drops"])
         assert stats["max_current"] <= POOL_SIZE, (
             f"round {round_ + 1}: {stats['max_current']} connections to the server at once "
             f"(DB_POOL_SIZE={POOL_SIZE})")

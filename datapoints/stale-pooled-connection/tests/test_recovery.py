@@ -2,7 +2,7 @@
 
 import time
 
-from harness import POOL_SIZE, event
+from harness import event, metric
 
 # The prompt's promise: a job whose connection dies still completes, within a second.
 RECOVERY_BOUND_S = 1.0
@@ -33,6 +33,7 @@ def test_backend_killed_between_health_check_and_first_query(trial):
             pids = trial.db.terminate_service_backends(trial.proxy)
             event(f"batch-{batch}", "TerminateBackend", f"pg_terminate_backend({pids}) while the job loads its rules")
         status, body, after = _settle_with_hook(trial, batch, kill)
+        metric("killed_between_check_and_query", batch=batch, status=status, seconds_after_release=round(after, 3))
         assert status == 200, (f"batch {batch}: {status} {body} after its backend was terminated; "
                                f"log: {trial.service.tail()}")
         assert after <= RECOVERY_BOUND_S, f"batch {batch} took {after:.2f}s after its connection died"
@@ -51,6 +52,7 @@ def test_connection_dropped_right_after_a_successful_round_trip(trial):
             event(f"batch-{batch}", "ArmProxy", "the next connection to finish a round trip dies at its next message")
         drops_before = trial.proxy.stats()["drops"]
         status, body, after = _settle_with_hook(trial, batch, arm)
+        metric("dropped_after_round_trip", batch=batch, status=status, seconds_after_release=round(after, 3))
         assert trial.proxy.stats()["drops"] > drops_before, \
             f"batch {batch}: no connection of the service finished a round trip and sent another message"
         assert status == 200, f"batch {batch}: {status} {body} after its connection died; log: {trial.service.tail()}"

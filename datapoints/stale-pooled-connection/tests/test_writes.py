@@ -2,7 +2,7 @@
 
 import time
 
-from harness import event
+from harness import event, metric
 
 
 def test_commit_reply_lost_settles_once(trial):
@@ -26,6 +26,7 @@ def test_commit_reply_lost_settles_once(trial):
         after = time.monotonic() - released
         trial.proxy.disarm()
         status, body, _ = results[batch]
+        metric("commit_reply_lost", batch=batch, status=status, seconds_after_release=round(after, 3))
         assert trial.proxy.stats()["drops"] > drops_before, \
             f"batch {batch}: the settlement was never committed through the proxy ({status} {body})"
         assert status == 200, (f"batch {batch}: {status} {body} although its settlement was committed; "
