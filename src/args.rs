@@ -81,6 +81,9 @@ pub struct TrialOptions {
     /// Seconds running trials may go on after the first Ctrl-C before they are killed.
     #[arg(long, default_value_t = 15)]
     pub grace: u64,
+    /// Times a trial that ends in an infrastructure error is run again, in a fresh pod.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub retries: u32,
 }
 
 #[derive(Debug, Args)]

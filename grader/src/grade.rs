@@ -5,9 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use racebench_model::{
-    Candidate, Outcome, TrialRecord, Verdict, Weights, WeightsError, WeightsSet,
+    Candidate, Outcome, TestRecord, TrialRecord, Verdict, Weights, WeightsError, WeightsSet,
 };
 
+use crate::crosscheck;
 use crate::load::LoadedRun;
 use crate::pass_at_k;
 use crate::summary::{
@@ -88,14 +89,33 @@ fn grade_candidate(run: &LoadedRun, candidate: &Candidate, weights: &Weights) ->
     let trials = run.trials(&candidate.datapoint, &candidate.id);
     let counting: Vec<&TrialRecord> = trials.ran.iter().filter(|r| r.verdict.counts()).collect();
     let n = counting.len() as u32;
+    // Each trial's report as it counts: reconciled with its exit code and
+    // the weights (every rule that decides a pass is applied here).
+    let (counted, mut notes): (Vec<Vec<TestRecord>>, BTreeMap<u32, Vec<String>>) = {
+        let mut counted = Vec::new();
+        let mut notes = BTreeMap::new();
+        for r in &counting {
+            let (tests, mut found) = crosscheck::reconcile(&r.tests, weights, r.exit_code);
+            if !r.patch.protected.is_empty() && r.verdict == Verdict::Tested {
+                found.push(format!(
+                    "the patch changes protected paths ({}); every test counts as failed",
+                    r.patch.protected.join(", ")
+                ));
+            }
+            counted.push(tests);
+            notes.insert(r.trial, found);
+        }
+        (counted, notes)
+    };
 
     let mut tests = Vec::new();
     for category in &weights.categories {
         for name in &category.tests {
             let outcomes: Vec<TrialOutcome> = counting
                 .iter()
-                .map(|r| {
-                    let (outcome, message) = outcome_of(r, name);
+                .zip(&counted)
+                .map(|(r, tests)| {
+                    let (outcome, message) = outcome_of(r, tests, name);
                     TrialOutcome {
                         trial: r.trial,
                         outcome,
@@ -164,6 +184,7 @@ fn grade_candidate(run: &LoadedRun, candidate: &Candidate, weights: &Weights) ->
                 score: counts.then(|| tidy(passed.iter().map(|t| t.weight).sum())),
                 error: r.error.clone(),
                 has_events: r.events.is_some(),
+                notes: notes.remove(&r.trial).unwrap_or_default(),
             }
         })
         .collect();
@@ -216,16 +237,31 @@ fn grade_candidate(run: &LoadedRun, candidate: &Candidate, weights: &Weights) ->
     }
 }
 
-/// What one weighted test did in one counting trial. A test reported more
-/// than once passes only if every report of it passed.
-fn outcome_of(record: &TrialRecord, test: &str) -> (TestOutcome, Option<String>) {
+/// What one weighted test did in one counting trial, from the trial's
+/// reconciled `tests`. A test reported more than once passes only if every
+/// report of it passed. A patch that touches a protected path fails every
+/// test, whatever the tests reported.
+fn outcome_of(
+    record: &TrialRecord,
+    tests: &[TestRecord],
+    test: &str,
+) -> (TestOutcome, Option<String>) {
     match record.verdict {
         Verdict::PatchFailed => return (TestOutcome::PatchFailed, None),
         Verdict::BuildFailed => return (TestOutcome::BuildFailed, None),
         Verdict::TimedOut => return (TestOutcome::TimedOut, None),
         Verdict::Tested | Verdict::InfraError | Verdict::Cancelled => {}
     }
-    let mut reports = record.tests.iter().filter(|t| t.name == test).peekable();
+    if !record.patch.protected.is_empty() {
+        return (
+            TestOutcome::Protected,
+            Some(format!(
+                "the patch changes protected paths: {}",
+                record.patch.protected.join(", ")
+            )),
+        );
+    }
+    let mut reports = tests.iter().filter(|t| t.name == test).peekable();
     if reports.peek().is_none() {
         return (TestOutcome::Missing, None);
     }
@@ -346,6 +382,8 @@ fn leaderboard(datapoints: &[DatapointSummary]) -> Vec<LeaderboardRow> {
                 mean_strict: None,
                 mean_lenient: None,
                 cells: Vec::new(),
+                missing: Vec::new(),
+                excluded: Vec::new(),
             });
             row.cells.push(LeaderboardCell {
                 datapoint: dp.id.clone(),
@@ -355,14 +393,39 @@ fn leaderboard(datapoints: &[DatapointSummary]) -> Vec<LeaderboardRow> {
             });
         }
     }
+    // A datapoint ranks candidates only if every candidate tried on it was
+    // graded on it.
+    let incomplete: BTreeSet<&str> = datapoints
+        .iter()
+        .filter(|dp| dp.candidates.iter().any(|c| c.score.is_none()))
+        .map(|dp| dp.id.as_str())
+        .collect();
     let mut rows: Vec<LeaderboardRow> = rows
         .into_values()
         .map(|mut row| {
-            let scores: Vec<Score> = row.cells.iter().filter_map(|c| c.score).collect();
-            row.graded = scores.len() as u32;
-            row.solved = scores.iter().filter(|s| s.solved).count() as u32;
-            row.mean_strict = mean(scores.iter().map(|s| s.strict));
-            row.mean_lenient = mean(scores.iter().map(|s| s.lenient));
+            row.missing = row
+                .cells
+                .iter()
+                .filter(|c| c.score.is_none())
+                .map(|c| c.datapoint.clone())
+                .collect();
+            row.excluded = row
+                .cells
+                .iter()
+                .filter(|c| incomplete.contains(c.datapoint.as_str()))
+                .map(|c| c.datapoint.clone())
+                .collect();
+            let all: Vec<Score> = row.cells.iter().filter_map(|c| c.score).collect();
+            row.graded = all.len() as u32;
+            row.solved = all.iter().filter(|s| s.solved).count() as u32;
+            let ranked: Vec<Score> = row
+                .cells
+                .iter()
+                .filter(|c| !incomplete.contains(c.datapoint.as_str()))
+                .filter_map(|c| c.score)
+                .collect();
+            row.mean_strict = mean(ranked.iter().map(|s| s.strict));
+            row.mean_lenient = mean(ranked.iter().map(|s| s.lenient));
             row
         })
         .collect();
@@ -474,6 +537,7 @@ mod tests {
             logs: BTreeMap::new(),
             events: None,
             error: None,
+            earlier_attempts: vec![],
             started_at: String::new(),
             finished_at: String::new(),
         }
@@ -557,6 +621,41 @@ mod tests {
         assert_eq!(basic.outcomes[0].outcome, TestOutcome::Missing);
         assert!(!basic.fixed);
         assert_eq!(c.score.unwrap().strict, 0.6);
+    }
+
+    #[test]
+    fn a_patch_touching_a_protected_path_fails_every_test_whatever_they_reported() {
+        let mut t = trial("p", 1, Verdict::Tested, &["race_a", "race_b", "basic"], &[]);
+        t.patch.protected = vec!["tests/conftest.py".into()];
+        let c = graded(vec![t]);
+        assert!(c
+            .tests
+            .iter()
+            .all(|t| t.outcomes[0].outcome == TestOutcome::Protected));
+        assert_eq!(c.score.unwrap().strict, 0.0);
+        assert!(c.trial_results[0].notes[0].contains("tests/conftest.py"));
+    }
+
+    /// The runner stores the report as it was read; the grader does not
+    /// believe passes that the test step's exit code contradicts, and a
+    /// made-up failing test does not explain that exit.
+    #[test]
+    fn a_forged_report_with_a_made_up_failure_scores_nothing() {
+        let mut t = trial(
+            "p",
+            1,
+            Verdict::Tested,
+            &["race_a", "race_b", "basic"],
+            &["test_made_up"],
+        );
+        t.exit_code = Some(1);
+        let c = graded(vec![t]);
+        assert_eq!(c.score.unwrap().strict, 0.0);
+        assert!(c
+            .tests
+            .iter()
+            .all(|t| t.outcomes[0].outcome == TestOutcome::Error));
+        assert!(c.trial_results[0].notes[0].contains("exited with 1"));
     }
 
     #[test]
@@ -671,5 +770,46 @@ mod tests {
             .map(|r| (r.rank, r.candidate.as_str()))
             .collect();
         assert_eq!(order, [(1, "high"), (1, "tie"), (3, "low")]);
+    }
+
+    /// Regression: the leaderboard averaged only graded cells, so breaking
+    /// the infrastructure on the hardest datapoint raised a candidate's rank.
+    #[test]
+    fn a_datapoint_some_candidate_was_not_graded_on_ranks_nobody() {
+        let r = run(
+            vec![
+                candidate("honest", CandidateKind::Patch, None),
+                candidate("breaker", CandidateKind::Patch, None),
+            ],
+            vec![
+                trial("honest", 1, Verdict::Tested, ALL, &[]),
+                trial("breaker", 1, Verdict::Tested, ALL, &[]),
+            ],
+        );
+        let easy = grade(&r, &weights()).unwrap().datapoints.remove(0);
+        let mut hard = easy.clone();
+        hard.id = "hard".into();
+        for c in &mut hard.candidates {
+            c.score = match c.id.as_str() {
+                "breaker" => None,
+                _ => c.score.map(|s| Score {
+                    strict: 0.0,
+                    lenient: 0.0,
+                    solved: false,
+                    ..s
+                }),
+            };
+        }
+        let rows = leaderboard(&[easy, hard]);
+        let by = |id: &str| rows.iter().find(|r| r.candidate == id).unwrap();
+        assert_eq!(by("breaker").mean_strict, Some(1.0));
+        assert_eq!(
+            by("honest").mean_strict,
+            Some(1.0),
+            "the hard datapoint is left out"
+        );
+        assert_eq!(by("breaker").rank, by("honest").rank);
+        assert_eq!(by("breaker").missing, ["hard"]);
+        assert_eq!(by("honest").excluded, ["hard"]);
     }
 }

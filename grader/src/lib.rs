@@ -4,6 +4,7 @@
 //! terminal table and a static HTML report. No Docker, no async runtime.
 
 pub mod calibration;
+pub mod crosscheck;
 pub mod grade;
 pub mod junit;
 pub mod load;

@@ -362,6 +362,7 @@ mod tests {
             logs: BTreeMap::new(),
             events: None,
             error: None,
+            earlier_attempts: vec![],
             started_at: String::new(),
             finished_at: String::new(),
         }

@@ -115,6 +115,10 @@ pub struct TrialSummary {
     pub error: Option<String>,
     /// Whether the trial recorded timeline events.
     pub has_events: bool,
+    /// Why the grader did not take the report at its word (its exit code
+    /// contradicted it, a protected path was changed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// What one weighted test did in one counting trial.
@@ -133,6 +137,9 @@ pub enum TestOutcome {
     BuildFailed,
     /// The test step ran out of time; every test counts as failed.
     TimedOut,
+    /// The patch changes a path the datapoint protects; every test counts
+    /// as failed.
+    Protected,
 }
 
 impl TestOutcome {
@@ -150,6 +157,7 @@ impl TestOutcome {
             TestOutcome::PatchFailed => "patch_failed",
             TestOutcome::BuildFailed => "build_failed",
             TestOutcome::TimedOut => "timed_out",
+            TestOutcome::Protected => "protected",
         }
     }
 }
@@ -271,11 +279,21 @@ pub struct LeaderboardRow {
     pub graded: u32,
     /// Datapoints solved (strict 1.0).
     pub solved: u32,
-    /// Means over the graded datapoints.
+    /// Means over the datapoints it was tried on where every candidate
+    /// tried there was graded (so breaking the infrastructure on a hard
+    /// datapoint cannot raise a rank).
     pub mean_strict: Option<f64>,
     pub mean_lenient: Option<f64>,
     /// One cell per datapoint the candidate was tried on.
     pub cells: Vec<LeaderboardCell>,
+    /// Datapoints it was tried on but not graded on (only infrastructure
+    /// errors or cancelled trials).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+    /// Datapoints left out of its means because some candidate tried there
+    /// was not graded there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<String>,
 }
 
 /// A candidate's score on one datapoint, as the leaderboard shows it.

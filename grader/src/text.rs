@@ -1,6 +1,7 @@
 //! The compact terminal table `racebench grade` prints: one line per
 //! candidate per datapoint, then the agents' pass@k and the leaderboard.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::summary::{CandidateSummary, Summary};
@@ -125,6 +126,20 @@ pub fn render(summary: &Summary) -> String {
         ]);
     }
     table(&mut out, &rows, &[true, false, false, true, true, true]);
+    // Cells with no graded trial leave their datapoint out of every mean.
+    let mut left_out: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for r in &summary.leaderboard {
+        for dp in &r.missing {
+            left_out.entry(dp).or_default().push(&r.candidate);
+        }
+    }
+    for (dp, candidates) in left_out {
+        let _ = writeln!(
+            out,
+            "not ranked on {dp}: {} not graded there (infrastructure errors); rerun with --resume",
+            candidates.join(", ")
+        );
+    }
     out
 }
 

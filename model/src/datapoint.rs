@@ -80,7 +80,8 @@ pub struct TestSpec {
     pub timeout_secs: u64,
     /// Format of the report file.
     pub format: ReportFormat,
-    /// Path of the report inside the container (under `/racebench/out` so it is collected).
+    /// Path of the report inside the container, under `/racebench/report`:
+    /// a folder only the verifier (the test step, as root) can write.
     #[serde(default = "default_report")]
     pub report: String,
     /// Folder of the datapoint holding the hidden tests; copied to `/racebench/tests`
@@ -93,8 +94,45 @@ fn default_test_timeout() -> u64 {
     600
 }
 
+/// The folder of the test report inside the container: created by the runner,
+/// owned by root and closed to everyone else, so that the candidate's code
+/// (which runs as an unprivileged user) cannot write or replace the report.
+pub const REPORT_DIR: &str = "/racebench/report";
+const REPORT_DIR_SLASH: &str = "/racebench/report/";
+
+/// Why a `workspace.writable` entry cannot be handed to the candidate.
+fn writable_problem(path: &str) -> Option<&'static str> {
+    if !path.starts_with('/') {
+        return Some("is not an absolute path");
+    }
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() || trimmed.split('/').any(|part| part == "..") {
+        return Some("would give the candidate the whole file system");
+    }
+    const SYSTEM: [&str; 14] = [
+        "/racebench",
+        "/usr",
+        "/etc",
+        "/bin",
+        "/sbin",
+        "/lib",
+        "/lib64",
+        "/lib32",
+        "/proc",
+        "/sys",
+        "/dev",
+        "/root",
+        "/boot",
+        "/var/lib",
+    ];
+    SYSTEM
+        .iter()
+        .any(|dir| trimmed == *dir || trimmed.starts_with(&format!("{dir}/")))
+        .then_some("is a system or racebench folder, which the candidate must not write")
+}
+
 fn default_report() -> String {
-    "/racebench/out/report.xml".to_string()
+    "/racebench/report/report.xml".to_string()
 }
 
 fn default_hidden() -> PathBuf {
@@ -161,9 +199,15 @@ pub struct WorkspaceSpec {
     /// Absolute path of the git work tree inside the image; patches apply here.
     #[serde(default = "default_workspace")]
     pub path: String,
-    /// Path prefixes (relative to the work tree) a patch is flagged for touching.
+    /// Path prefixes (relative to the work tree) a patch must not touch; a
+    /// trial whose patch touches one scores 0 (the grader decides).
     #[serde(default)]
     pub protected: Vec<String>,
+    /// Absolute paths besides the work tree that the candidate's build may
+    /// write (build outputs, build caches); made the candidate's before the
+    /// build. Everything else in the image is read-only to the candidate.
+    #[serde(default)]
+    pub writable: Vec<String>,
 }
 
 fn default_workspace() -> String {
@@ -175,6 +219,7 @@ impl Default for WorkspaceSpec {
         WorkspaceSpec {
             path: default_workspace(),
             protected: Vec::new(),
+            writable: Vec::new(),
         }
     }
 }
@@ -380,6 +425,8 @@ impl Datapoint {
     }
 
     /// Checks what serde cannot: ids, paths that must exist, sane limits.
+    ///
+    /// The report folder is out of the candidate's reach; see [`REPORT_DIR`].
     fn check(&self) -> Result<(), DatapointErrorKind> {
         let spec = &self.spec;
         let invalid = |key: &str, problem: String, fix: &str| DatapointErrorKind::Invalid {
@@ -438,12 +485,23 @@ impl Datapoint {
                 ));
             }
         }
-        if !spec.test.report.starts_with("/racebench/out/") {
+        if !spec.test.report.starts_with(REPORT_DIR_SLASH) {
             return Err(invalid(
                 "test.report",
-                format!("`{}` is outside /racebench/out", spec.test.report),
-                "write the report under /racebench/out/ so the runner collects it",
+                format!("`{}` is outside {REPORT_DIR}", spec.test.report),
+                "write the report under /racebench/report/ (e.g. pytest \
+                 --junitxml=/racebench/report/report.xml): only the verifier can write there, \
+                 while the candidate's code can write /racebench/out",
             ));
+        }
+        for path in &spec.workspace.writable {
+            if let Some(problem) = writable_problem(path) {
+                return Err(invalid(
+                    "workspace.writable",
+                    format!("`{path}` {problem}"),
+                    "list folders of the image that only the build writes, e.g. \"/work/bin\"",
+                ));
+            }
         }
         if let Some(events) = &spec.events {
             if !events.starts_with("/racebench/out/") {
@@ -571,7 +629,7 @@ format = "junit"
         let (dp, warnings) = Datapoint::load(&dir).unwrap();
         assert!(warnings.is_empty());
         assert_eq!(dp.spec.workspace.path, "/work/src");
-        assert_eq!(dp.spec.test.report, "/racebench/out/report.xml");
+        assert_eq!(dp.spec.test.report, "/racebench/report/report.xml");
         assert_eq!(dp.spec.limits, Limits::default());
     }
 
@@ -611,14 +669,30 @@ format = "junit"
     }
 
     #[test]
-    fn report_outside_out_dir_is_rejected() {
+    fn writable_paths_must_not_open_the_system_to_the_candidate() {
+        for bad in [
+            "/",
+            "/usr/lib/python3",
+            "/racebench/report",
+            "relative",
+            "/work/../etc",
+        ] {
+            assert!(writable_problem(bad).is_some(), "{bad}");
+        }
+        for good in ["/work/bin", "/work/cache/go", "/var/cache/app"] {
+            assert_eq!(writable_problem(good), None, "{good}");
+        }
+    }
+
+    #[test]
+    fn report_outside_the_report_dir_is_rejected() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("demo");
         write_datapoint(
             &dir,
             &MINIMAL.replace(
                 "format = \"junit\"",
-                "format = \"junit\"\nreport = \"/tmp/r.xml\"",
+                "format = \"junit\"\nreport = \"/racebench/out/r.xml\"",
             ),
         );
         let err = Datapoint::load(&dir).unwrap_err();

@@ -15,7 +15,7 @@ mod diagnostic;
 pub use candidate::{Candidate, CandidateKind};
 pub use datapoint::{
     Datapoint, DatapointError, DatapointSpec, DecoySpec, Limits, ReportFormat, ServiceKind,
-    StepSpec, TopicSpec,
+    StepSpec, TopicSpec, REPORT_DIR,
 };
 pub use diagnostic::Warning;
 pub use event::{Event, EventKind, EventRole};

@@ -175,6 +175,10 @@ pub struct TrialRecord {
     /// What went wrong, for verdicts other than `tested`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The infrastructure errors of earlier attempts of this trial, which
+    /// were retried (`run --retries`); this record is the last attempt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_attempts: Vec<String>,
     pub started_at: String,
     pub finished_at: String,
 }
@@ -219,6 +223,7 @@ impl TrialRecord {
             logs: BTreeMap::new(),
             events: None,
             error: None,
+            earlier_attempts: Vec::new(),
             finished_at: started_at.clone(),
             started_at,
         }

@@ -142,8 +142,10 @@ pub struct ContainerSpec {
     pub aliases: Vec<String>,
     /// Container port (e.g. "5432/tcp") published on 127.0.0.1 with an engine-chosen port.
     pub publish_loopback: Vec<String>,
-    /// Drop every capability, forbid privilege escalation.
+    /// Drop every capability but `keep_caps`, forbid privilege escalation.
     pub hardened: bool,
+    /// Capabilities a hardened container keeps (e.g. `SETUID`).
+    pub keep_caps: Vec<String>,
     pub hostname: Option<String>,
 }
 
@@ -431,6 +433,9 @@ impl Engine {
         };
         if spec.hardened {
             host.cap_drop = Some(vec!["ALL".to_string()]);
+            if !spec.keep_caps.is_empty() {
+                host.cap_add = Some(spec.keep_caps.clone());
+            }
             host.security_opt = Some(vec!["no-new-privileges".to_string()]);
         }
         if !spec.publish_loopback.is_empty() {

@@ -6,7 +6,6 @@
 pub mod archive;
 pub mod base_image;
 pub mod cache_dir;
-pub mod crosscheck;
 pub mod datapoint_files;
 pub mod datapoint_image;
 pub mod engine;

@@ -60,14 +60,15 @@ pub fn write_trial(layout: &RunLayout, record: &TrialRecord) -> Result<(), Resul
     write_atomic(&path, &json)
 }
 
-/// Whether a trial already has a final record (anything but `cancelled`),
-/// so a resumed run skips it. A corrupt file counts as not done.
+/// Whether a trial already has a final record (anything but `cancelled` or
+/// an infrastructure error), so a resumed run skips it. A corrupt file
+/// counts as not done.
 pub fn trial_done(layout: &RunLayout, datapoint: &str, candidate: &str, trial: u32) -> bool {
     let path = layout.path(&RunLayout::trial_rel(datapoint, candidate, trial));
     std::fs::read_to_string(path)
         .ok()
         .and_then(|text| serde_json::from_str::<TrialRecord>(&text).ok())
-        .is_some_and(|r| r.verdict != Verdict::Cancelled)
+        .is_some_and(|r| !matches!(r.verdict, Verdict::Cancelled | Verdict::InfraError))
 }
 
 #[cfg(test)]

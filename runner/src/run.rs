@@ -54,6 +54,9 @@ pub struct RunConfig {
     pub grace: Duration,
     /// The services part of every trial's pod.
     pub pod: Arc<PodTemplate>,
+    /// How many times a trial that ended in an infrastructure error is run
+    /// again (in a fresh pod) before its error is recorded as final.
+    pub retries: u32,
 }
 
 /// Progress, for the user interface to show.
@@ -132,11 +135,14 @@ pub async fn run(
                     layout: config.layout.clone(),
                     pod: config.pod.clone(),
                     keep: config.keep,
+                    earlier_attempts: Vec::new(),
                 });
             }
         }
     }
-    let total = queue.len();
+    let mut total = queue.len();
+    // The plan of each running trial, so an infrastructure error can be retried.
+    let mut plans: HashMap<TrialKey, TrialPlan> = HashMap::new();
     let kill = CancellationToken::new();
     let mut set: JoinSet<TrialRecord> = JoinSet::new();
     let mut running: HashMap<tokio::task::Id, TrialKey> = HashMap::new();
@@ -159,6 +165,7 @@ pub async fn run(
             let services = services.clone();
             let kill = kill.clone();
             let prepared = warm.remove(&key);
+            plans.insert(key.clone(), plan.clone());
             let handle = set.spawn(async move {
                 let prepared = match prepared {
                     Some(handle) => handle.await.ok(),
@@ -185,16 +192,37 @@ pub async fn run(
         tokio::select! {
             joined = set.join_next_with_id() => {
                 let Some(joined) = joined else { continue };
-                let record = match joined {
+                let (key, record) = match joined {
                     Ok((id, record)) => {
-                        running.remove(&id);
-                        record
+                        (running.remove(&id).expect("every task is tracked"), record)
                     }
                     Err(e) => {
                         let key = running.remove(&e.id()).expect("every task is tracked");
-                        crashed_record(&key, &e.to_string())
+                        let record = crashed_record(&key, &e.to_string());
+                        (key, record)
                     }
                 };
+                let plan = plans.remove(&key);
+                // Racebench's failure, not the candidate's: run it again in a
+                // fresh pod, up to the retry budget. The record of this
+                // attempt is written anyway, so a run killed now resumes it.
+                if let Some(mut plan) = plan.filter(|p| {
+                    record.verdict == Verdict::InfraError
+                        && !stop_starting
+                        && (p.earlier_attempts.len() as u32) < config.retries
+                }) {
+                    plan.earlier_attempts
+                        .push(record.error.clone().unwrap_or_else(|| "infrastructure error".into()));
+                    tracing::warn!(trial = %key, attempt = plan.earlier_attempts.len() + 1,
+                        "retrying after an infrastructure error: {}", record.error.as_deref().unwrap_or(""));
+                    if let Err(e) = results::write_trial(&config.layout, &record) {
+                        stop_starting = true;
+                        write_error.get_or_insert(e);
+                    }
+                    total += 1;
+                    queue.push_back(plan);
+                    continue;
+                }
                 if let Err(e) = results::write_trial(&config.layout, &record) {
                     // Without a place to write, stop starting; finish what runs.
                     stop_starting = true;

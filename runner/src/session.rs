@@ -46,6 +46,8 @@ pub struct SessionOptions {
     pub keep: bool,
     pub grace: Duration,
     pub services: ServicesConfig,
+    /// Times a trial that ends in an infrastructure error is run again.
+    pub retries: u32,
 }
 
 /// What the session tells the user, in order.
@@ -171,6 +173,7 @@ pub async fn launch(
         keep: options.keep,
         grace: options.grace,
         pod: Arc::new(template),
+        retries: options.retries,
     };
     let (run_tx, mut run_rx) = mpsc::unbounded_channel();
     let forward = {

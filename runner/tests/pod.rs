@@ -334,6 +334,7 @@ fn a_trial_reaches_its_own_services_and_nothing_else() {
                 labels: labels::owned("test"),
                 network: Some("bridge".into()),
                 hardened: true,
+                keep_caps: Vec::new(),
                 ..Default::default()
             },
         )

@@ -20,6 +20,7 @@ pub async fn bench(ctx: &Context, args: BenchArgs) -> anyhow::Result<i32> {
         results: args.results.clone(),
         keep: false,
         grace: 5,
+        retries: 0,
     };
     let launched = launch(
         vec![Selection {

@@ -90,6 +90,7 @@ pub async fn launch(
         jobs: options.jobs as usize,
         keep: options.keep,
         grace: Duration::from_secs(options.grace),
+        retries: options.retries,
         services: ServicesConfig::from_env()?,
     };
     let (tx, mut rx) = mpsc::unbounded_channel();

@@ -17,6 +17,15 @@ pub async fn validate(ctx: &Context, args: ValidateArgs) -> anyhow::Result<i32> 
     let datapoints = ctx.select(&args.ids)?;
     for dp in &datapoints {
         weights.require(&dp.spec.id)?;
+        if dp.spec.workspace.protected.is_empty() {
+            anyhow::bail!(
+                "datapoint {} declares no protected paths: list in `[workspace] protected` \
+                 (in {}) the files a fix must not change, such as build manifests, the schema \
+                 and files the tests load; a patch that changes one scores 0",
+                dp.spec.id,
+                dp.dir.join("datapoint.toml").display()
+            );
+        }
     }
     let selections = datapoints
         .iter()

@@ -49,6 +49,13 @@ def _decode(raw):
         return {"raw": raw.decode(errors="replace")}
 
 
+def as_candidate(cmd):
+    """The service is the candidate's code: it runs as the unprivileged
+    candidate user, through the wrapper racebench names."""
+    wrapper = os.environ.get("RACEBENCH_AS_CANDIDATE")
+    return ([wrapper] if wrapper else []) + cmd
+
+
 def _start(name, log_path, events_path):
     """Starts one orderflow process; returns (process, Service) once healthy."""
     port = _free_port()
@@ -56,7 +63,7 @@ def _start(name, log_path, events_path):
                ORDERFLOW_ADDR=f"127.0.0.1:{port}",
                ORDERFLOW_EVENTS_FILE=events_path)
     log = open(log_path, "ab")
-    proc = subprocess.Popen([BINARY], env=env, stdout=log, stderr=log)
+    proc = subprocess.Popen(as_candidate([BINARY]), env=env, stdout=log, stderr=log)
     log.close()
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

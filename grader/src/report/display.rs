@@ -71,6 +71,7 @@ pub(crate) fn outcome(o: TestOutcome) -> (&'static str, &'static str) {
         TestOutcome::PatchFailed => ("o-stop", "P"),
         TestOutcome::BuildFailed => ("o-stop", "B"),
         TestOutcome::TimedOut => ("o-stop", "T"),
+        TestOutcome::Protected => ("o-stop", "X"),
     }
 }
 
@@ -85,6 +86,7 @@ pub(crate) fn outcome_words(o: TestOutcome) -> &'static str {
         TestOutcome::PatchFailed => "not run: the patch did not apply",
         TestOutcome::BuildFailed => "not run: the build failed",
         TestOutcome::TimedOut => "the tests ran out of time",
+        TestOutcome::Protected => "failed: the patch changes a protected path",
     }
 }
 

@@ -148,7 +148,10 @@ pub(crate) fn build(
         failing,
         inconsistencies: record
             .map(|r| r.inconsistencies.clone())
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            .into_iter()
+            .chain(t.notes.iter().cloned())
+            .collect(),
         timings,
         logs,
     }

@@ -167,6 +167,24 @@ fn stopped_early(c: &CandidateSummary, findings: &mut Vec<Finding>) {
 }
 
 fn reference(c: &CandidateSummary, _: &DatapointSummary, findings: &mut Vec<Finding>) {
+    // A test the weights do not name is not scored: either it matters and
+    // must be weighed, or it is noise in the report (and room for a forged
+    // failing test to hide in).
+    if !c.unweighted.is_empty() {
+        findings.push(Finding {
+            candidate: c.id.clone(),
+            status: ValidationStatus::Regressed,
+            reason: format!(
+                "the reference's report has tests the weights file does not name: {}; \
+                 add each to a category or remove it from the hidden tests",
+                c.unweighted
+                    .iter()
+                    .map(|t| format!("`{}`", t.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
     for t in c.tests.iter().filter(|t| !t.fixed && t.trials > 0) {
         let failed: Vec<u32> = t
             .outcomes
@@ -303,6 +321,7 @@ mod tests {
                         score: None,
                         error: None,
                         has_events: false,
+                        notes: vec![],
                     });
                 }
                 None => trial_results.push(TrialSummary {
@@ -314,6 +333,7 @@ mod tests {
                     score: None,
                     error: None,
                     has_events: false,
+                    notes: vec![],
                 }),
             }
         }
@@ -411,6 +431,23 @@ mod tests {
         assert_eq!(v.status, ValidationStatus::Regressed);
         assert!(
             v.findings[0].reason.contains("`race` in trial 2"),
+            "{:?}",
+            v.findings
+        );
+    }
+
+    #[test]
+    fn a_reference_report_with_unweighted_tests_is_a_regression() {
+        let mut c = honest();
+        c[0].unweighted = vec![crate::summary::UnweightedTest {
+            name: "test_extra".into(),
+            seen: 2,
+            passes: 2,
+        }];
+        let v = judge(&dp(c));
+        assert_eq!(v.status, ValidationStatus::Regressed);
+        assert!(
+            v.findings[0].reason.contains("`test_extra`"),
             "{:?}",
             v.findings
         );

@@ -15,6 +15,16 @@ use crate::engine::{ContainerLimits, ContainerSpec, Engine, EngineError, Network
 use crate::guard::{ContainerGuard, NetworkGuard};
 use crate::labels;
 
+/// The capabilities root keeps in a trial's main container.
+const MAIN_CAPS: [&str; 6] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "SETUID",
+    "SETGID",
+    "KILL",
+];
+
 /// The container the trial's steps (or an agent) run in.
 #[derive(Debug, Clone)]
 pub struct MainContainer {
@@ -105,6 +115,11 @@ impl Pod {
             aliases: Vec::new(),
             publish_loopback: Vec::new(),
             hardened: true,
+            // Root in the main container is the verifier: it hands the work
+            // tree to the candidate's user (CHOWN, FOWNER), drops to it
+            // (SETUID, SETGID), reads and signals what it runs (DAC_OVERRIDE,
+            // KILL). The candidate's processes have none of these.
+            keep_caps: MAIN_CAPS.iter().map(|c| c.to_string()).collect(),
             hostname: Some(spec.main.hostname.clone()),
         };
         let mut service_specs = Vec::new();
@@ -127,6 +142,7 @@ impl Pod {
                 aliases: vec![bp.alias().to_string()],
                 publish_loopback: Vec::new(),
                 hardened: true,
+                keep_caps: Vec::new(),
                 hostname: Some(bp.alias().to_string()),
             });
         }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use racebench_model::{ApplyMethod, TrialRecord, Verdict};
 use tokio_util::sync::CancellationToken;
 
+use super::contain::as_candidate;
 use super::exec::{Bounded, Stop};
 use super::steps::{ms, Trial, PATCH_PATH};
 use crate::archive::FileSet;
@@ -45,7 +46,9 @@ impl Trial<'_> {
             .put_archive(self.main_id(), "/", tar)
             .await
             .map_err(Stop::infra)?;
-        let cmd = vec!["sh".to_string(), "-c".to_string(), APPLY_SCRIPT.to_string()];
+        // As the candidate: nothing in the patch can write outside what the
+        // candidate may write anyway.
+        let cmd = as_candidate(&["sh".to_string(), "-c".to_string(), APPLY_SCRIPT.to_string()]);
         let applied = self
             .bounded(
                 &cmd,

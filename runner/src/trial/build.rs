@@ -1,11 +1,12 @@
-//! The datapoint's build step, with the candidate's code and no network
-//! beyond the pod.
+//! The datapoint's build step, with the candidate's code, as the candidate
+//! and with no network beyond the pod.
 
 use std::time::{Duration, Instant};
 
 use racebench_model::{TrialRecord, Verdict};
 use tokio_util::sync::CancellationToken;
 
+use super::contain::as_candidate;
 use super::exec::{exit_text, Bounded, Stop};
 use super::steps::{ms, Trial};
 
@@ -23,7 +24,7 @@ impl Trial<'_> {
         let limit = Duration::from_secs(build.timeout_secs);
         let result = self
             .bounded(
-                &build.command,
+                &as_candidate(&build.command),
                 &self.env,
                 Some(&spec.workspace.path),
                 limit,

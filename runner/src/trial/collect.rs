@@ -1,15 +1,15 @@
 //! Collecting: whatever the tests left in `/racebench/out` copied out (up to
-//! a cap), the report read and reconciled with the exit code and weights.
+//! a cap), and the report, from the folder only the verifier writes, read
+//! as it is: the grader reconciles it with the exit code and the weights.
 
 use std::time::Instant;
 
-use racebench_model::{ReportFormat, TrialRecord, Verdict};
+use racebench_model::{ReportFormat, TrialRecord, Verdict, REPORT_DIR};
 
 use super::exec::Stop;
 use super::steps::{ms, Trial, OUT_DIR};
 use super::verify::Tested;
 use crate::archive;
-use crate::crosscheck::{reconcile, ReportRead};
 use crate::test_report;
 
 /// Cap on what is copied out of `/racebench/out` per trial.
@@ -54,7 +54,6 @@ impl Trial<'_> {
             })?;
             if cut || !done.skipped.is_empty() {
                 if whole {
-                    wanted.push(spec.test.report.clone());
                     wanted.extend(spec.events.clone());
                 }
                 notes.push(format!(
@@ -74,49 +73,76 @@ impl Trial<'_> {
             }
             tracing::debug!(files = done.written.len(), "collected test outputs");
         }
+        // The report, from the folder only the verifier writes.
+        let report_dir = self.logs_dir.join("report");
+        let report_name = in_report_dir(&spec.test.report);
+        let mut report_note = None;
+        if let Some((tar, cut)) = self
+            .engine
+            .get_archive(self.main_id(), &spec.test.report, FILE_LIMIT as usize)
+            .await
+            .map_err(Stop::infra)?
+        {
+            let parent = std::path::Path::new(report_name)
+                .parent()
+                .map(|p| report_dir.join(p))
+                .unwrap_or_else(|| report_dir.clone());
+            archive::extract(&tar, &parent, FILE_LIMIT, false).map_err(|e| {
+                Stop::infra(format!(
+                    "failed to write the test report to {}: {e}",
+                    parent.display()
+                ))
+            })?;
+            if cut {
+                report_note = Some(format!(
+                    "the report passed the {} MiB that are read",
+                    FILE_LIMIT / (1024 * 1024)
+                ));
+            }
+        }
         record.timings.collect_ms = ms(t.elapsed());
-        let collect_notes = notes;
-        let report_path = out_dir.join(in_out_dir(&spec.test.report));
-        let read = match std::fs::read_to_string(&report_path) {
-            Err(_) => ReportRead::Absent,
+        let report_path = report_dir.join(report_name);
+        // What the runner observed; what it means for the score is the
+        // grader's decision (it reconciles the report with the exit code).
+        match std::fs::read_to_string(&report_path) {
+            Err(_) => notes.push("the test step wrote no report".to_string()),
             Ok(text) => {
                 let parsed = match spec.test.format {
                     ReportFormat::Junit => test_report::parse_junit(&text),
                     ReportFormat::GoTestJson => test_report::parse_go_test_json(&text),
                 };
                 match parsed {
-                    Ok(records) => ReportRead::Parsed(records),
-                    Err(e) => ReportRead::Unreadable(e.to_string()),
+                    Ok(tests) => record.tests = tests,
+                    Err(e) => notes.push(format!("the report could not be read: {e}")),
                 }
+                record.logs.insert(
+                    "report".into(),
+                    format!("{}/report/{report_name}", self.logs_rel),
+                );
             }
-        };
-        if report_path.is_file() {
-            record.logs.insert(
-                "report".into(),
-                format!("{}/out/{}", self.logs_rel, in_out_dir(&spec.test.report)),
-            );
         }
+        notes.extend(report_note);
         if let Some(events) = &spec.events {
             if out_dir.join(in_out_dir(events)).is_file() {
                 record.events = Some(format!("{}/out/{}", self.logs_rel, in_out_dir(events)));
             }
         }
-        let exit = match tested {
-            Tested::Exited => record.exit_code,
-            Tested::TimedOut(_) => None,
-        };
-        let (tests, notes) = reconcile(read, self.plan.weights.as_deref(), exit);
-        record.tests = tests;
         if let Tested::TimedOut(limit) = tested {
             return Err(Stop::new(
                 Verdict::TimedOut,
                 format!("the test step ran past its {}s limit", limit.as_secs()),
             ));
         }
-        record.inconsistencies = notes;
-        record.inconsistencies.extend(collect_notes);
+        record.inconsistencies.extend(notes);
         Ok(())
     }
+}
+
+/// `/racebench/report/report.xml` -> `report.xml`.
+fn in_report_dir(path: &str) -> &str {
+    path.strip_prefix(REPORT_DIR)
+        .unwrap_or(path)
+        .trim_start_matches('/')
 }
 
 /// `/racebench/out/report.xml` -> `report.xml`.
@@ -134,5 +160,6 @@ mod tests {
     fn report_paths_are_relative_to_the_out_dir() {
         assert_eq!(in_out_dir("/racebench/out/report.xml"), "report.xml");
         assert_eq!(in_out_dir("/racebench/out/sub/r.json"), "sub/r.json");
+        assert_eq!(in_report_dir("/racebench/report/r.xml"), "r.xml");
     }
 }

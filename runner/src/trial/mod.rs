@@ -7,6 +7,7 @@
 mod apply;
 mod build;
 mod collect;
+mod contain;
 mod exec;
 mod plan;
 mod provision;

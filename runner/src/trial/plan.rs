@@ -60,6 +60,9 @@ pub struct TrialPlan {
     pub pod: Arc<PodTemplate>,
     /// Leave the pod for debugging.
     pub keep: bool,
+    /// Why earlier attempts of this trial failed (infrastructure errors,
+    /// retried); empty on the first attempt.
+    pub earlier_attempts: Vec<String>,
 }
 
 impl TrialPlan {

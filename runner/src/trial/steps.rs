@@ -61,9 +61,23 @@ impl Trial<'_> {
             return Err(stop);
         }
         self.setup(external, prepared, record, kill).await?;
+        self.contain(kill).await?;
         self.apply(record, kill).await?;
         self.build(record, kill).await?;
+        // Nothing the build started runs beside the tests.
+        if !self.stop_candidate(kill).await? {
+            return Err(Stop::new(
+                Verdict::BuildFailed,
+                "processes started by the build could not be stopped before the tests",
+            ));
+        }
         let tested = self.verify(record, kill).await?;
+        // Nor does anything write the outputs while they are copied out.
+        if !self.stop_candidate(kill).await? {
+            record.inconsistencies.push(
+                "processes of the candidate outlived the tests and could not be stopped".into(),
+            );
+        }
         self.collect(record, tested).await
     }
 
@@ -141,6 +155,7 @@ pub async fn run_trial(
             None => note,
         });
     }
+    record.earlier_attempts = plan.earlier_attempts.clone();
     record.timings.remove_ms = ms(removal.elapsed());
     record.timings.total_ms = ms(begin.elapsed());
     record.finished_at = jiff::Timestamp::now().to_string();

@@ -4,48 +4,33 @@
 
 use racebench_model::{Outcome, TestRecord, Weights};
 
-/// What came of reading the report.
-#[derive(Debug)]
-pub enum ReportRead {
-    Parsed(Vec<TestRecord>),
-    /// The test step left no report at the declared path.
-    Absent,
-    /// The report exists but could not be parsed.
-    Unreadable(String),
-}
-
-/// The records to store and the disagreements found.
+/// A trial's weighted tests as they count, and the disagreements found: the
+/// report as the runner read it (`tests`), reconciled with the exit code of
+/// the test step and with the weights. Pure, so a results folder can be
+/// graded again under other rules or weights.
 pub fn reconcile(
-    report: ReportRead,
-    weights: Option<&Weights>,
+    tests: &[TestRecord],
+    weights: &Weights,
     exit_code: Option<i64>,
 ) -> (Vec<TestRecord>, Vec<String>) {
     let mut notes = Vec::new();
     let mut records: Vec<TestRecord> = Vec::new();
-    match report {
-        ReportRead::Parsed(parsed) => {
-            for record in parsed {
-                match records.iter_mut().find(|r| r.name == record.name) {
-                    // A test reported twice (reruns, duplicate names): keep the worse.
-                    Some(existing) => {
-                        if severity(record.outcome) > severity(existing.outcome) {
-                            *existing = record;
-                        }
-                    }
-                    None => records.push(record),
+    for record in tests.iter().cloned() {
+        match records.iter_mut().find(|r| r.name == record.name) {
+            // A test reported twice (reruns, duplicate names): keep the worse.
+            Some(existing) => {
+                if severity(record.outcome) > severity(existing.outcome) {
+                    *existing = record;
                 }
             }
+            None => records.push(record),
         }
-        ReportRead::Absent => notes.push("the test step wrote no report".to_string()),
-        ReportRead::Unreadable(why) => notes.push(format!("the report could not be read: {why}")),
     }
 
     // A non-zero exit is explained only by a failing test that counts: with
     // weights, one they name (a made-up failing test in a forged report
     // explains nothing).
-    let counts = |r: &TestRecord| {
-        weights.is_none_or(|w| w.categories.iter().any(|c| c.tests.contains(&r.name)))
-    };
+    let counts = |r: &TestRecord| weights.categories.iter().any(|c| c.tests.contains(&r.name));
     let failed_in_report = records
         .iter()
         .any(|r| matches!(r.outcome, Outcome::Failed | Outcome::Error) && counts(r));
@@ -67,9 +52,6 @@ pub fn reconcile(
         _ => {}
     }
 
-    let Some(weights) = weights else {
-        return (records, notes);
-    };
     let mut ordered = Vec::with_capacity(records.len());
     for category in &weights.categories {
         for test in &category.tests {
@@ -139,22 +121,22 @@ tests = ["test_basic"]
 
     #[test]
     fn passes_contradicted_by_the_exit_code_do_not_count() {
-        let report = ReportRead::Parsed(vec![
+        let report = vec![
             record("test_race", Outcome::Passed),
             record("test_basic", Outcome::Passed),
-        ]);
-        let (records, notes) = reconcile(report, Some(&weights()), Some(1));
+        ];
+        let (records, notes) = reconcile(&report, &weights(), Some(1));
         assert!(records.iter().all(|r| r.outcome == Outcome::Error));
         assert_eq!(notes.len(), 1);
     }
 
     #[test]
     fn weighted_tests_absent_from_the_report_are_missing_and_categorised() {
-        let report = ReportRead::Parsed(vec![
+        let report = vec![
             record("test_basic", Outcome::Passed),
             record("test_extra", Outcome::Failed),
-        ]);
-        let (records, _) = reconcile(report, Some(&weights()), Some(1));
+        ];
+        let (records, _) = reconcile(&report, &weights(), Some(1));
         let summary: Vec<_> = records
             .iter()
             .map(|r| (r.name.as_str(), r.outcome, r.category.as_deref()))
@@ -174,12 +156,12 @@ tests = ["test_basic"]
     /// every weighted test counted as passed.
     #[test]
     fn a_made_up_failing_test_does_not_explain_a_failing_exit() {
-        let report = ReportRead::Parsed(vec![
+        let report = vec![
             record("test_race", Outcome::Passed),
             record("test_basic", Outcome::Passed),
             record("test_made_up", Outcome::Failed),
-        ]);
-        let (records, notes) = reconcile(report, Some(&weights()), Some(1));
+        ];
+        let (records, notes) = reconcile(&report, &weights(), Some(1));
         let weighted: Vec<_> = records.iter().filter(|r| r.category.is_some()).collect();
         assert!(
             weighted.iter().all(|r| r.outcome == Outcome::Error),
@@ -190,19 +172,21 @@ tests = ["test_basic"]
 
     #[test]
     fn no_report_means_every_weighted_test_is_missing() {
-        let (records, notes) = reconcile(ReportRead::Absent, Some(&weights()), Some(0));
+        let (records, notes) = reconcile(&[], &weights(), Some(0));
+        assert_eq!(records.len(), 2);
         assert!(records.iter().all(|r| r.outcome == Outcome::Missing));
-        assert_eq!(notes, ["the test step wrote no report"]);
+        assert!(notes.is_empty());
     }
 
     #[test]
     fn duplicate_names_keep_the_worse_outcome() {
-        let report = ReportRead::Parsed(vec![
+        let report = vec![
             record("test_race", Outcome::Passed),
             record("test_race", Outcome::Failed),
-        ]);
-        let (records, _) = reconcile(report, None, Some(1));
-        assert_eq!(records.len(), 1);
-        assert_eq!(records[0].outcome, Outcome::Failed);
+        ];
+        let (records, _) = reconcile(&report, &weights(), Some(1));
+        let race: Vec<_> = records.iter().filter(|r| r.name == "test_race").collect();
+        assert_eq!(race.len(), 1);
+        assert_eq!(race[0].outcome, Outcome::Failed);
     }
 }

@@ -1,0 +1,190 @@
+//! Keeping the candidate's code away from the verifier inside the main
+//! container. The patch, the build and every process of the service run as
+//! an unprivileged user (`racebench-candidate`, uid 1500) with no
+//! capabilities and `no_new_privs`, through `/racebench/bin/as-candidate`;
+//! the hidden tests run as root from a folder only root can read, and write
+//! their report where only root can write. Between the build and the tests,
+//! and again before the outputs are collected, every process of the
+//! candidate is killed, so nothing the build started runs beside the tests
+//! or rewrites what they leave.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::exec::{Bounded, Stop};
+use super::steps::{Trial, OUT_DIR, TESTS_DIR};
+use crate::archive::FileSet;
+use racebench_model::REPORT_DIR;
+
+/// The candidate's user and group id inside the main container.
+pub const CANDIDATE_UID: u32 = 1500;
+/// The wrapper that runs a command as the candidate; the tests get its path
+/// in `RACEBENCH_AS_CANDIDATE` and start the service through it.
+pub const AS_CANDIDATE: &str = "/racebench/bin/as-candidate";
+/// The candidate's home folder (git's and the toolchains' per-user files).
+pub const CANDIDATE_HOME: &str = "/racebench/home";
+
+/// How long making the container ready for the candidate may take.
+const CONTAIN_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long stopping the candidate's processes may take.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Exit code of the stop script when processes of the candidate survived.
+const SURVIVORS: i64 = 91;
+
+/// The wrapper: as root, drops to the candidate (no capabilities, no way
+/// back up through setuid programs); as anyone else, runs the command as is.
+fn as_candidate_script() -> String {
+    format!(
+        r#"#!/bin/sh
+# racebench: run a command as the trial's unprivileged candidate user.
+if [ "$(id -u)" != 0 ]; then exec "$@"; fi
+exec setpriv --reuid={uid} --regid={uid} --clear-groups --inh-caps=-all \
+  --no-new-privs -- env HOME={home} USER=racebench-candidate LOGNAME=racebench-candidate "$@"
+"#,
+        uid = CANDIDATE_UID,
+        home = CANDIDATE_HOME,
+    )
+}
+
+/// Run as root: the candidate's user, racebench's folders with their owners,
+/// and the work tree and writable paths (its arguments) given to the candidate.
+fn contain_script() -> String {
+    format!(
+        r#"set -eu
+command -v setpriv >/dev/null || {{ echo "racebench: the image has no setpriv (util-linux)" >&2; exit 92; }}
+grep -q '^racebench-candidate:' /etc/group || echo 'racebench-candidate:x:{uid}:' >> /etc/group
+grep -q '^racebench-candidate:' /etc/passwd || \
+  echo 'racebench-candidate:x:{uid}:{uid}:racebench candidate:{home}:/bin/sh' >> /etc/passwd
+mkdir -p {home} {out} {report} {tests} /racebench/bin
+chown 0:0 /racebench /racebench/bin {report} {tests}
+chmod 0755 /racebench /racebench/bin
+chmod 0700 {report} {tests}
+chown {uid}:{uid} {home} {out}
+for path in "$@"; do
+  mkdir -p -- "$path"
+  chown -R {uid}:{uid} -- "$path"
+done
+"#,
+        uid = CANDIDATE_UID,
+        home = CANDIDATE_HOME,
+        out = OUT_DIR,
+        report = REPORT_DIR,
+        tests = TESTS_DIR,
+    )
+}
+
+/// Run as root: kills every process of the candidate until none is left
+/// (zombies aside, which the container's init reaps).
+fn stop_script() -> String {
+    format!(
+        r#"alive() {{
+  for s in /proc/[0-9]*/status; do
+    awk '/^State:/ {{ st = $2 }} /^Uid:/ {{ u = $2 }} END {{ if (u == {uid} && st != "Z") print FILENAME }}' "$s" 2>/dev/null
+  done | wc -l
+}}
+i=0
+while [ $i -lt 50 ]; do
+  setpriv --reuid={uid} --regid={uid} --clear-groups -- sh -c 'kill -9 -1' 2>/dev/null
+  left=$(alive)
+  [ "$left" -eq 0 ] && exit 0
+  i=$((i + 1))
+  sleep 0.1
+done
+echo "racebench: $left processes of the candidate survived 50 rounds of SIGKILL" >&2
+exit {code}
+"#,
+        uid = CANDIDATE_UID,
+        code = SURVIVORS,
+    )
+}
+
+impl Trial<'_> {
+    /// Makes the main container ready for the candidate's code: its user,
+    /// the wrapper, and the folders it may and may not write.
+    pub(super) async fn contain(&self, kill: &CancellationToken) -> Result<(), Stop> {
+        let spec = &self.plan.datapoint.spec;
+        let mut files = FileSet::new();
+        files.add(AS_CANDIDATE, as_candidate_script().into_bytes(), 0o755);
+        let tar = files.to_tar().map_err(Stop::infra)?;
+        self.engine
+            .put_archive(self.main_id(), "/", tar)
+            .await
+            .map_err(Stop::infra)?;
+        let mut cmd = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            contain_script(),
+            "racebench-contain".to_string(),
+            spec.workspace.path.clone(),
+        ];
+        cmd.extend(spec.workspace.writable.iter().cloned());
+        match self.bounded(&cmd, &[], None, CONTAIN_TIMEOUT, kill).await? {
+            Bounded::Done(out) if out.exit_code == Some(0) => Ok(()),
+            Bounded::Done(out) => Err(Stop::infra(format!(
+                "failed to make the container ready for the candidate's code (exit {}): {}",
+                super::exec::exit_text(out.exit_code),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))),
+            Bounded::TimedOut(limit) => Err(Stop::infra(format!(
+                "making the container ready for the candidate's code took longer than {}s",
+                limit.as_secs()
+            ))),
+        }
+    }
+
+    /// Kills every process of the candidate. `Ok(false)` when some survived
+    /// (the candidate's code defends itself: its verdict, the caller says
+    /// which).
+    pub(super) async fn stop_candidate(&self, kill: &CancellationToken) -> Result<bool, Stop> {
+        let cmd = vec!["sh".to_string(), "-c".to_string(), stop_script()];
+        match self.bounded(&cmd, &[], None, STOP_TIMEOUT, kill).await? {
+            Bounded::Done(out) if out.exit_code == Some(0) => Ok(true),
+            Bounded::Done(out) if out.exit_code == Some(SURVIVORS) => Ok(false),
+            Bounded::Done(out) => Err(Stop::infra(format!(
+                "failed to stop the candidate's processes (exit {}): {}",
+                super::exec::exit_text(out.exit_code),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))),
+            Bounded::TimedOut(_) => Ok(false),
+        }
+    }
+}
+
+/// `cmd` run through the wrapper, as the candidate.
+pub(super) fn as_candidate(cmd: &[String]) -> Vec<String> {
+    let mut wrapped = vec![AS_CANDIDATE.to_string()];
+    wrapped.extend(cmd.iter().cloned());
+    wrapped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wrapper_drops_every_privilege_and_keeps_the_command() {
+        let script = as_candidate_script();
+        for part in [
+            "--reuid=1500",
+            "--regid=1500",
+            "--clear-groups",
+            "--no-new-privs",
+            "\"$@\"",
+        ] {
+            assert!(script.contains(part), "{part} missing from\n{script}");
+        }
+        assert_eq!(
+            as_candidate(&["make".into(), "all".into()]),
+            [AS_CANDIDATE, "make", "all"]
+        );
+    }
+
+    #[test]
+    fn the_report_and_tests_folders_are_closed_and_the_out_folder_is_the_candidates() {
+        let script = contain_script();
+        assert!(script.contains("chmod 0700 /racebench/report /racebench/tests"));
+        assert!(script.contains("chown 1500:1500 /racebench/home /racebench/out"));
+    }
+}
