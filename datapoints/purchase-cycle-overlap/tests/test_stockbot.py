@@ -21,9 +21,9 @@ PERIOD_MS = 150
 STUCK_MS = 400
 DEPLOY_STUCK_MS = 3000   # the deploy's held checkout is slow, not stuck
 SLOW_CHECK_MS = 1000
-FAST_CHECK_MS = 10
+FAST_CHECK_MS = 25
 P = PERIOD_MS / 1000.0
-PACE_SLACK = 0.040
+PACE_SLACK = 0.045
 
 
 class Run:
@@ -61,8 +61,8 @@ class Run:
 
     def finish(self, cap, extra=lambda: True):
         wait_until(lambda: self.all_bought() and extra(), cap)
-        wait_until(self._file_shows_all_purchased, 1.5)
-        wait_until(self.sim.idle, 3.0)
+        wait_until(self._file_shows_all_purchased, 1.0)
+        wait_until(self.sim.idle, 2.0)
         t_end = now() + 2 * P           # a cycle that should not come
         wait_until(lambda: False, max(0.0, t_end - now()))
         for b in self.bots:
@@ -116,7 +116,7 @@ def cycles():
     run = Run("cycles", 10, ["fast", "fast", "tick", "fast", "over", "fast", "tick", "fast",
                              "over", "tick"], timeline=True)
     run.bot()
-    return run.finish(cap=10)
+    return run.finish(cap=6)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,7 @@ def paced():
     plan = ["fast"] * 5 + ["over"] + ["fast"] * 4 + ["over", "fast"]
     run = Run("paced", 12, plan, check_ms=FAST_CHECK_MS)
     run.bot()
-    return run.finish(cap=10)
+    return run.finish(cap=6)
 
 
 @pytest.fixture(scope="module")
@@ -138,20 +138,20 @@ def stuck():
         snap = [c for c in run.sim.checkouts if c["spec"] == "stuck"]
         return bool(snap) and snap[0]["nav"].end is not None
 
-    return run.finish(cap=8, extra=stuck_done)
+    return run.finish(cap=5, extra=stuck_done)
 
 
 def _restart(name, outcome):
     run = Run(name, 6, ["fast", "fast", "hold", "fast", "fast", "fast", "fast", "fast"])
     first = run.bot("first")
-    wait_until(run.sim.hold_started.is_set, 6)
+    wait_until(run.sim.hold_started.is_set, 3)
     first.kill()
     run.marks["killed_pid"] = first.proc.pid
     run.sim.release_hold(outcome)
     wait_until(lambda: run.sim.hold_nav is None or run.sim.hold_nav.end is not None, 3)
     run.marks["restart"] = now()
     run.bot("restarted")
-    return run.finish(cap=6)
+    return run.finish(cap=4)
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +174,7 @@ def two_instances():
             "other", "fast"]
     run = Run("deploy", 10, plan, stuck_ms=DEPLOY_STUCK_MS)
     old = run.bot("old")
-    wait_until(run.sim.hold_started.is_set, 6)
+    wait_until(run.sim.hold_started.is_set, 3)
     new = run.bot("new")
     wait_until(lambda: os.path.getsize(new.events_path) > 0, 1.5)
     wait_until(lambda: False, 3 * P)
@@ -183,7 +183,7 @@ def two_instances():
     while at < now() + 0.005:
         at += P
     run.sim.release_hold("complete", at=at)
-    return run.finish(cap=10)
+    return run.finish(cap=6)
 
 
 @pytest.fixture(scope="module")
@@ -401,17 +401,22 @@ def _cycle_windows(run):
 
 
 def test_fast_purchases_keep_the_cycle_period(paced):
-    """A cycle starts every period while purchases finish within it; after a
-    longer one, the next starts within a period of its end. And the whole list
-    is bought, each product once."""
-    slow = []
+    """A cycle starts every period while purchases finish within it (the
+    median gap after a fast purchase is at most period + 45 ms: a bot that
+    pauses a period after each purchase needs period + purchase, 70 ms or
+    more; the median, so one tick lost on a busy machine does not count), and
+    no gap is longer than a period past the previous purchase's end plus
+    0.5 s. The whole list is bought, each product once."""
+    fast_gaps, stalls = [], []
     for s, end, nxt in _cycle_windows(paced):
         if end - s <= P - PACE_SLACK:
-            if nxt - s > P + PACE_SLACK:
-                slow.append(f"purchase took {end - s:.3f} s, next cycle {nxt - s:.3f} s later")
-        elif nxt - end > P + PACE_SLACK:
-            slow.append(f"purchase ended {end - s:.3f} s in, next cycle {nxt - end:.3f} s after")
-    assert not slow, slow[:6]
+            fast_gaps.append(round(nxt - s, 3))
+        if nxt - end > P + 0.5:
+            stalls.append(f"purchase ended {end - s:.3f} s in, next cycle {nxt - end:.3f} s after")
+    assert len(fast_gaps) >= 6, f"only {len(fast_gaps)} fast purchases followed by a cycle"
+    median = sorted(fast_gaps)[len(fast_gaps) // 2]
+    assert median <= P + PACE_SLACK, f"median gap {median} s after fast purchases: {fast_gaps}"
+    assert not stalls, stalls[:4]
     assert not exactly_once(paced), f"bought (want 1 each): {exactly_once(paced)}"
 
 
