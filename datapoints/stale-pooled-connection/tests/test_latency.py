@@ -3,10 +3,11 @@
 
 from harness import event, metric
 
-STALL_BOUND_S = 1.5
+STALL_BOUND_S = 2.0
 
 
 def test_silently_dropped_connections_stall_a_job_at_most_a_second(trial):
+    """The reference needs 0.7 s (a 500 ms query timeout, then a fresh connection)."""
     trial.warm([1, 2, 3, 4, 5, 6, 7, 8])
     n = trial.proxy.blackhole_existing()
     event("test", "Blackhole", f"{n} open connections go silent")

@@ -2,7 +2,7 @@
 
 import time
 
-from harness import POOL_SIZE, event, metric
+from harness import POOL_SIZE, RECOVERY_BOUND_S, event, metric
 
 
 def test_idle_connection_errors_do_not_crash_the_process(trial):
@@ -14,7 +14,7 @@ def test_idle_connection_errors_do_not_crash_the_process(trial):
         trial.service.assert_alive()
         body, secs = trial.service.settle_ok(60 + round_)
         metric("first_job_after_idle_kill", round=round_ + 1, seconds=round(secs, 3))
-        assert secs <= 1.0, f"first job after idle connections died took {secs:.2f}s"
+        assert secs <= RECOVERY_BOUND_S, f"first job after idle connections died took {secs:.2f}s"
         trial.db.assert_settled_once(60 + round_, body)
         trial.service.assert_alive()
     trial.db.assert_service_connections_through(trial.proxy)
@@ -42,6 +42,10 @@ def test_connections_stay_within_pool_size_across_repeated_kills(trial):
             trial.db.assert_settled_once(b, results[b][1])
         trial.service.assert_alive()
         backends = trial.db.assert_service_connections_through(trial.proxy)
+        deadline = time.monotonic() + 1.0
+        while len(backends) > POOL_SIZE and time.monotonic() < deadline:
+            time.sleep(0.05)  # backends of connections the proxy just reset may still be exiting
+            backends = trial.db.other_backends()
         assert len(backends) <= POOL_SIZE, f"round {round_ + 1}: {len(backends)} service backends on the server"
         stats = trial.proxy.stats()
         metric("repeated_kills", round=round_ + 1, backends=len(backends), max_current=stats["max_current"],
