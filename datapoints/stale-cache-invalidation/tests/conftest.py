@@ -36,3 +36,4 @@ def fresh(fleet, request):
     finally:
         for inst in fleet.instances.values():
             inst.set_latency(0, 0)
+            inst.redis_link.release()

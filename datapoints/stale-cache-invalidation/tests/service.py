@@ -9,9 +9,19 @@ import subprocess
 import time
 import urllib.parse
 
+import directory_data
+
 WORKSPACE = os.environ.get("RACEBENCH_WORKSPACE", "/work/src")
 OUT = os.environ.get("RACEBENCH_OUT", "/racebench/out")
 ENTRYPOINT = os.path.join(WORKSPACE, "dist", "main.js")
+PASSED_ENV = {"PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME"}
+
+
+def as_candidate(cmd):
+    """Every process of the candidate's code starts through this: the runner's
+    wrapper (RACEBENCH_AS_CANDIDATE) runs it as the unprivileged candidate user."""
+    wrapper = os.environ.get("RACEBENCH_AS_CANDIDATE")
+    return ([wrapper] if wrapper else []) + cmd
 
 
 def free_port():
@@ -40,7 +50,8 @@ class Instance:
         self.port = free_port()
         self.pg_link = hub.link(f"{name}-pg", *upstream_of(os.environ["DATABASE_URL"], 5432),
                                 count_pg_queries=True)
-        self.redis_link = hub.link(f"{name}-redis", *upstream_of(os.environ["REDIS_URL"], 6379))
+        self.redis_link = hub.link(f"{name}-redis", *upstream_of(os.environ["REDIS_URL"], 6379),
+                                   redis=True)
         self.log_path = os.path.join(OUT, f"service-{name}.log")
         self.proc = None
 
@@ -49,11 +60,14 @@ class Instance:
         self.redis_link.latency_ms = redis_ms
 
     def env(self):
-        env = dict(os.environ)
+        """Only the proxies' addresses: no PG*, REDIS_PASSWORD or original URLs
+        that would let the service reach Postgres or Redis around the links."""
+        env = {k: v for k, v in os.environ.items() if k in PASSED_ENV}
         env.update(
             PORT=str(self.port),
             DATABASE_URL=with_host_port(os.environ["DATABASE_URL"], "127.0.0.1", self.pg_link.port),
             REDIS_URL=with_host_port(os.environ["REDIS_URL"], "127.0.0.1", self.redis_link.port),
+            HOME="/racebench/home" if os.environ.get("RACEBENCH_AS_CANDIDATE") else os.environ.get("HOME", "/"),
             INSTANCE_ID=self.name,
             LOG_LEVEL="info",
         )
@@ -68,8 +82,9 @@ class Instance:
 
     def start(self):
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(["node", ENTRYPOINT], env=self.env(), stdout=log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(as_candidate(["node", ENTRYPOINT]), env=self.env(), stdout=log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
         log.close()
         return self
 
@@ -89,15 +104,21 @@ class Instance:
             time.sleep(0.05)
         raise RuntimeError(f"instance {self.name} not ready after {timeout}s; see {self.log_path}")
 
+    def _signal(self, sig):
+        try:
+            os.killpg(self.proc.pid, sig)  # the wrapper and the service it started
+        except ProcessLookupError:
+            pass
+
     def kill(self):
         if self.running():
-            self.proc.send_signal(signal.SIGKILL)
+            self._signal(signal.SIGKILL)
             self.proc.wait(5)
 
     def stop(self):
         if not self.running():
             return
-        self.proc.send_signal(signal.SIGTERM)
+        self._signal(signal.SIGTERM)
         try:
             self.proc.wait(8)
         except subprocess.TimeoutExpired:
@@ -134,6 +155,31 @@ class Fleet:
     def close(self):
         for inst in self.instances.values():
             inst.stop()
+
+    def connections_bypassing_links(self):
+        """Connections to Postgres and Redis that did not come through a link:
+        every backend of the trial database and every Redis client must have a
+        client port that one of the links opened upstream (or belong to the
+        tests themselves). A service that reaches around the proxies would make
+        the query counts and stalls of the tests meaningless."""
+        pg_ports, redis_ports = set(), set()
+        for inst in self.instances.values():
+            pg_ports |= inst.pg_link.upstream_ports
+            redis_ports |= inst.redis_link.upstream_ports
+        problems = []
+        for pid, addr, port in directory_data.pg_client_backends():
+            if port not in pg_ports:
+                problems.append(f"Postgres backend {pid} has client {addr}:{port}, not a test proxy")
+        for addr in directory_data.redis_client_addrs():
+            host, _, port = addr.rpartition(":")
+            if int(port) not in redis_ports:
+                problems.append(f"Redis client {addr} did not connect through a test proxy")
+        return problems
+
+    def assert_connections_through_links(self):
+        problems = self.connections_bypassing_links()
+        assert not problems, "the service reached Postgres or Redis around the test's proxies:\n" + \
+            "\n".join(problems[:10])
 
 
 class Client:

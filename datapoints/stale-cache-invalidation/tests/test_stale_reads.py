@@ -7,10 +7,8 @@ the profile and a team page of the users being updated; the recorded history
 is then checked for reads that went back to an older version.
 """
 
-import os
-
-from history import History, append_events, describe, find_stale_reads
-from workload import run_mixed, warm
+from history import History
+from workload import check_history, run_mixed, warm
 
 NAME = "test_no_stale_reads_single_instance"
 
@@ -21,8 +19,5 @@ def test_no_stale_reads_single_instance(fresh, out_dir):
     history = History()
     warm(history, [solo])
     errors = run_mixed(history, [solo], [solo], writers=3, readers=6, updates_per_writer=10)
-    history.write(os.path.join(out_dir, f"history-{NAME}.jsonl"))
     assert not errors, f"requests failed: {errors[:5]}"
-    stale = find_stale_reads(history.ops)
-    append_events(os.path.join(out_dir, "events.jsonl"), history.ops, stale)
-    assert not stale, describe(stale)
+    check_history(fresh, history, out_dir, NAME)
