@@ -491,6 +491,18 @@ impl Engine {
         Ok(created.id)
     }
 
+    /// Kills every process of a running container at once and starts it
+    /// again (its file system and networks stay).
+    pub async fn restart_container(&self, id: &str) -> Result<(), EngineError> {
+        let options = bollard::query_parameters::RestartContainerOptionsBuilder::default()
+            .t(0)
+            .build();
+        self.docker
+            .restart_container(id, Some(options))
+            .await
+            .map_err(|e| EngineError::op(format!("restart container {}", short(id)), e))
+    }
+
     pub async fn start_container(&self, id: &str) -> Result<(), EngineError> {
         self.docker
             .start_container(id, None)

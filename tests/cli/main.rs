@@ -4,6 +4,7 @@
 
 mod cancel;
 mod errors;
+mod hostile;
 mod list;
 mod report;
 mod run;

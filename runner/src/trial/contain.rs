@@ -134,21 +134,41 @@ impl Trial<'_> {
         }
     }
 
-    /// Kills every process of the candidate. `Ok(false)` when some survived
-    /// (the candidate's code defends itself: its verdict, the caller says
-    /// which).
-    pub(super) async fn stop_candidate(&self, kill: &CancellationToken) -> Result<bool, Stop> {
+    /// Kills every process of the candidate. When that cannot be done from
+    /// inside (a fork bomb leaves no process slot for the killer, processes
+    /// survive), the main container is restarted, which kills every process
+    /// in it at once; `Ok(Some(note))` says so.
+    pub(super) async fn stop_candidate(
+        &self,
+        kill: &CancellationToken,
+    ) -> Result<Option<String>, Stop> {
         let cmd = vec!["sh".to_string(), "-c".to_string(), stop_script()];
-        match self.bounded(&cmd, &[], None, STOP_TIMEOUT, kill).await? {
-            Bounded::Done(out) if out.exit_code == Some(0) => Ok(true),
-            Bounded::Done(out) if out.exit_code == Some(SURVIVORS) => Ok(false),
-            Bounded::Done(out) => Err(Stop::infra(format!(
-                "failed to stop the candidate's processes (exit {}): {}",
+        let why = match self.bounded(&cmd, &[], None, STOP_TIMEOUT, kill).await {
+            Ok(Bounded::Done(out)) if out.exit_code == Some(0) => return Ok(None),
+            Ok(Bounded::Done(out)) if out.exit_code == Some(SURVIVORS) => {
+                "processes survived repeated SIGKILL".to_string()
+            }
+            Ok(Bounded::Done(out)) => format!(
+                "the stop script exited with {} ({})",
                 super::exec::exit_text(out.exit_code),
                 String::from_utf8_lossy(&out.stderr).trim()
-            ))),
-            Bounded::TimedOut(_) => Ok(false),
-        }
+            ),
+            Ok(Bounded::TimedOut(limit)) => {
+                format!("stopping them took longer than {}s", limit.as_secs())
+            }
+            Err(stop) if stop.verdict == racebench_model::Verdict::Cancelled => return Err(stop),
+            // Most often no process can be started in the container at all.
+            Err(stop) => stop.error,
+        };
+        tracing::debug!("restarting the main container: {why}");
+        self.engine
+            .restart_container(self.main_id())
+            .await
+            .map_err(Stop::infra)?;
+        Ok(Some(format!(
+            "the candidate's processes could not be stopped from inside the container ({why}); \
+             it was restarted, which stopped them"
+        )))
     }
 }
 
