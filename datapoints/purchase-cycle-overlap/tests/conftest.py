@@ -90,6 +90,7 @@ class BrowserSim:
         self.hold_outcome = "complete"
         self.hold_started = threading.Event()
         self.hold_nav = None
+        self.created = now()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -294,6 +295,15 @@ class BrowserSim:
     def idle(self):
         with self.lock:
             return self.inflight is None
+
+    def quiet_for(self, seconds):
+        """Nothing in flight and no navigation started or ended for `seconds`
+        (a bot that stalled: no need to wait for the cap)."""
+        with self.lock:
+            if self.inflight is not None:
+                return False
+            last = max([n.end or n.start for n in self.navs[-3:]] or [self.created])
+            return now() - last >= seconds
 
 
 def make_state_dir():
