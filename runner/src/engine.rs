@@ -833,6 +833,12 @@ impl Engine {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(()),
+            // Being removed (by its own run, or a sweep): it leaves the network anyway.
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                if message.contains("marked for removal") =>
+            {
+                Ok(())
+            }
             Err(e) => Err(EngineError::op(
                 format!(
                     "disconnect container {} from network {}",

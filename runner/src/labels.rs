@@ -21,6 +21,10 @@ pub const POD: &str = "org.racebench.pod";
 pub const HOST: &str = "org.racebench.host";
 /// The pid of the racebench process that created the object.
 pub const PID: &str = "org.racebench.pid";
+/// On the objects of a trial run with `--keep`: left for debugging, so runs
+/// that sweep the leftovers of dead racebench processes spare them
+/// (`racebench clean` removes them).
+pub const KEEP: &str = "org.racebench.keep";
 /// Content hash of what an image was built from; a mismatch means rebuild.
 pub const CONTENT_HASH: &str = "org.racebench.content-hash";
 /// How a base image was made (`debootstrap`, `mmdebstrap`).
@@ -64,6 +68,11 @@ pub fn host_name() -> String {
 
 /// Whether an object carrying `labels` was made by a racebench process of
 /// this host that no longer runs (so nobody will remove it but a sweep).
+/// Whether an object was left on purpose (`--keep`).
+pub fn is_kept(labels: &std::collections::HashMap<String, String>) -> bool {
+    labels.get(KEEP).is_some_and(|v| v == "true")
+}
+
 pub fn owner_is_gone(labels: &HashMap<String, String>) -> bool {
     let same_host = labels.get(HOST).is_none_or(|h| *h == host_name());
     let Some(pid) = labels.get(PID).and_then(|p| p.parse::<u32>().ok()) else {

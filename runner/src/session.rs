@@ -447,13 +447,13 @@ async fn build_image_logged(
 pub async fn sweep_dead_pods(engine: &Engine) -> Result<usize, EngineError> {
     let mut removed = 0;
     for c in engine.containers_with_label(labels::POD).await? {
-        if labels::owner_is_gone(&c.labels) {
+        if labels::owner_is_gone(&c.labels) && !labels::is_kept(&c.labels) {
             engine.remove_container(&c.id).await?;
             removed += 1;
         }
     }
     for n in engine.networks_with_label(labels::POD).await? {
-        if labels::owner_is_gone(&n.labels) {
+        if labels::owner_is_gone(&n.labels) && !labels::is_kept(&n.labels) {
             crate::guard::remove_network_fully(engine, &n.id).await?;
             removed += 1;
         }

@@ -42,7 +42,7 @@ fn a_malformed_datapoint_names_the_file_and_the_key() {
     let stderr = run.stderr();
     assert!(stderr.contains("counter-race/datapoint.toml"), "{stderr}");
     assert!(stderr.contains("key `test.report`"), "{stderr}");
-    assert!(stderr.contains("/racebench/out/"), "{stderr}");
+    assert!(stderr.contains("/racebench/report/"), "{stderr}");
 }
 
 #[test]

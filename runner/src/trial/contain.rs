@@ -64,7 +64,7 @@ chmod 0700 {report} {tests}
 chown {uid}:{uid} {home} {out}
 for path in "$@"; do
   mkdir -p -- "$path"
-  chown -R {uid}:{uid} -- "$path"
+  chown -R -H {uid}:{uid} -- "$path"
 done
 "#,
         uid = CANDIDATE_UID,

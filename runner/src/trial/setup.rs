@@ -53,13 +53,19 @@ pub async fn prepare_pod(engine: &Engine, plan: &TrialPlan) -> PreparedPod {
     let external = external_kinds(plan);
     let pod_spec = PodSpec {
         name: pod_name(&key),
-        labels: labels::for_trial(
-            &key.run_id,
-            &key.datapoint,
-            &key.candidate,
-            key.trial,
-            "trial",
-        ),
+        labels: {
+            let mut labels = labels::for_trial(
+                &key.run_id,
+                &key.datapoint,
+                &key.candidate,
+                key.trial,
+                "trial",
+            );
+            if plan.keep {
+                labels.insert(labels::KEEP.into(), "true".into());
+            }
+            labels
+        },
         main: MainContainer {
             image: plan.image.clone(),
             env: base_env(plan),
