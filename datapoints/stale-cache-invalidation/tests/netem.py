@@ -174,6 +174,7 @@ class Link:
         self.writers = set()
         self.conns = set()
         self.upstream_ports = set()  # local ports of upstream connections ever opened
+        self.local_addrs = set()  # this container's address(es) as the upstream sees it
         self.accepted = 0
         # hold_writes state (only touched on the loop)
         self._gate_left = None  # writes still let through; None: not armed
@@ -288,6 +289,7 @@ class Link:
         sock = up_writer.get_extra_info("sockname")
         if sock:
             self.upstream_ports.add(sock[1])
+            self.local_addrs.add(sock[0])
         self.accepted += 1
         self.writers.update((client_writer, up_writer))
         counter = PgQueryCounter(self._count_query) if self.count_pg_queries else None

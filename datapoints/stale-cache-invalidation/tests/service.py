@@ -162,17 +162,20 @@ class Fleet:
         client port that one of the links opened upstream (or belong to the
         tests themselves). A service that reaches around the proxies would make
         the query counts and stalls of the tests meaningless."""
-        pg_ports, redis_ports = set(), set()
+        pg_ports, redis_ports, ours = set(), set(), set()
         for inst in self.instances.values():
             pg_ports |= inst.pg_link.upstream_ports
             redis_ports |= inst.redis_link.upstream_ports
+            ours |= inst.pg_link.local_addrs | inst.redis_link.local_addrs
+        # Only connections from this container can be the service's (the
+        # runner's own probes come from elsewhere).
         problems = []
         for pid, addr, port in directory_data.pg_client_backends():
-            if port not in pg_ports:
+            if addr in ours and port not in pg_ports:
                 problems.append(f"Postgres backend {pid} has client {addr}:{port}, not a test proxy")
         for addr in directory_data.redis_client_addrs():
             host, _, port = addr.rpartition(":")
-            if int(port) not in redis_ports:
+            if host in ours and int(port) not in redis_ports:
                 problems.append(f"Redis client {addr} did not connect through a test proxy")
         return problems
 
