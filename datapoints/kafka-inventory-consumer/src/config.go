@@ -17,7 +17,7 @@ type Config struct {
 	Workers        int
 	CommitInterval time.Duration
 	StatsInterval  time.Duration
-	WarehouseDelay time.Duration
+	WarehouseURL   string
 	SessionTimeout time.Duration
 }
 
@@ -26,6 +26,8 @@ func loadConfig() (Config, error) {
 		DatabaseURL: os.Getenv("DATABASE_URL"),
 		Topic:       firstNonEmpty(os.Getenv("INVENTORY_TOPIC"), os.Getenv("KAFKA_TOPIC_INVENTORY_EVENTS"), "inventory-events"),
 		GroupID:     firstNonEmpty(os.Getenv("INVENTORY_GROUP_ID"), os.Getenv("RACEBENCH_GROUP_PREFIX")+"inventory-consumer"),
+		// The warehouse management system's stock-level API.
+		WarehouseURL: os.Getenv("WAREHOUSE_URL"),
 	}
 	if cfg.DatabaseURL == "" {
 		return cfg, fmt.Errorf("DATABASE_URL is not set")
@@ -44,11 +46,6 @@ func loadConfig() (Config, error) {
 		return cfg, err
 	}
 	if cfg.StatsInterval, err = millisEnv("STATS_INTERVAL_MS", 10000); err != nil {
-		return cfg, err
-	}
-	// The warehouse management system is stubbed outside production; this is
-	// the round trip of its stock-level API.
-	if cfg.WarehouseDelay, err = millisEnv("WAREHOUSE_SYNC_LATENCY_MS", 20); err != nil {
 		return cfg, err
 	}
 	if cfg.SessionTimeout, err = millisEnv("KAFKA_SESSION_TIMEOUT_MS", 10000); err != nil {

@@ -59,7 +59,7 @@ func run(migrateOnly bool, logger *log.Logger) error {
 
 	stats := &Stats{}
 	go stats.report(ctx, cfg.StatsInterval, logger)
-	proc := NewProcessor(NewStore(db, stubWarehouse{latency: cfg.WarehouseDelay}), stats, cfg.Workers, logger)
+	proc := NewProcessor(NewStore(db, newWarehouse(cfg.WarehouseURL)), stats, cfg.Workers, logger)
 	h := &handler{proc: proc, logger: logger}
 
 	logger.Printf("consuming topic=%s group=%s brokers=%v workers=%d", cfg.Topic, cfg.GroupID, cfg.Brokers, cfg.Workers)
