@@ -176,6 +176,17 @@ class Db:
             "the service opened no connection through the proxy"
         return backends
 
+    def wait_lock_waiters(self, n, timeout):
+        """Waits until n backends of this database wait on a lock (on the test's
+        or, queued behind it, on each other's); returns how many do."""
+        deadline = time.monotonic() + timeout
+        while True:
+            count = self.q("""SELECT count(*) FROM pg_stat_activity
+                               WHERE datname = current_database() AND wait_event_type = 'Lock'""")[0][0]
+            if count >= n or time.monotonic() >= deadline:
+                return count
+            time.sleep(0.01)
+
     def settlements(self, batch):
         return self.q("SELECT id, gross_cents, fee_cents, net_cents FROM settlements WHERE batch_id = %s ORDER BY id",
                       (batch,))
@@ -284,7 +295,7 @@ class RulesServer:
         self.httpd.server_close()
 
 
-def service_env(proxy_port, rules_port, http_port, name):
+def service_env(proxy_port, rules_port, http_port, name, pool_size):
     """The candidate's environment: the proxy's address only, no direct route to Postgres."""
     parts = urllib.parse.urlsplit(os.environ["DATABASE_URL"])
     userinfo = parts.netloc.rpartition("@")[0]
@@ -295,7 +306,7 @@ def service_env(proxy_port, rules_port, http_port, name):
         PORT=str(http_port),
         DATABASE_URL=url,
         RULES_URL=f"http://127.0.0.1:{rules_port}",
-        DB_POOL_SIZE=str(POOL_SIZE),
+        DB_POOL_SIZE=str(pool_size),
         # Production's backoff setting (the seed's retries wait 0.2-3 s): a fix
         # that still sleeps it before retrying cannot meet the 1.5 s bounds.
         DB_RETRY_BASE_MS=str(RETRY_BASE_MS),
@@ -307,11 +318,11 @@ def service_env(proxy_port, rules_port, http_port, name):
 
 
 class Service:
-    def __init__(self, proxy, rules, name):
+    def __init__(self, proxy, rules, name, pool_size=POOL_SIZE):
         self.port = free_port()
         self.name = name
         self.log_path = os.path.join(OUT, f"service-{name}.log")
-        self.env = service_env(proxy.port, rules.port, self.port, name)
+        self.env = service_env(proxy.port, rules.port, self.port, name, pool_size)
         self.proc = None
 
     def start(self, timeout=20.0):
@@ -401,7 +412,7 @@ class Service:
 class Trial:
     """Everything one test needs, fresh: data, proxy, pricing service, one service process."""
 
-    def __init__(self, name):
+    def __init__(self, name, pool_size=POOL_SIZE):
         os.makedirs(OUT, exist_ok=True)
         if not os.path.exists(EVENTS):
             open(EVENTS, "a").close()
@@ -413,14 +424,28 @@ class Trial:
         self.proxy = PgProxy(parts.hostname, parts.port or 5432,
                              on_event=lambda activity, detail: event(f"test-{name}", activity, detail))
         self.rules = RulesServer()
-        self.service = Service(self.proxy, self.rules, name)
+        self.pool_size = pool_size
+        self.service = Service(self.proxy, self.rules, name, pool_size)
+        self.replicas = [self.service]
         with open(self.service.log_path, "ab") as f:
             f.write(f"==== {name}\n".encode())
         self.service.start()
 
-    def warm(self, batches):
-        """Settles the batches at once, so the service holds a few connections."""
+    def start_replica(self, suffix):
+        """A second instance of the service on the same database (through the same proxy)."""
+        replica = Service(self.proxy, self.rules, f"{self.name}-{suffix}", self.pool_size)
+        self.replicas.append(replica)
+        return replica.start()
+
+    def warm(self, batches, burst=False):
+        """Settles the batches at once, so the service holds a few connections
+        (with burst, their queries start together: the pool opens one per job)."""
+        if burst:
+            self.rules.gate.hold()
         threads, results = self.service.settle_many(batches)
+        if burst:
+            self.rules.gate.wait_arrived(len(batches), 3)
+            self.rules.gate.release()
         for t in threads:
             t.join(10)
         for b in batches:
@@ -430,7 +455,8 @@ class Trial:
         self.db.assert_service_connections_through(self.proxy)
 
     def close(self):
-        self.service.stop()
+        for s in self.replicas:
+            s.stop()
         self.rules.close()
         self.proxy.close()
         self.db.close()
