@@ -135,7 +135,8 @@ impl AgentBoard {
         }
         let pct = |v: Option<f64>| v.map(|v| format!("{:.1}", v * 100.0)).unwrap_or("-".into());
         let se = |v: Option<f64>| v.map(|v| format!("±{:.1}", v * 100.0)).unwrap_or_default();
-        let mut out = String::from("\nagents (scores in %, ± one standard error clustered by datapoint):\n");
+        let mut out =
+            String::from("\nagents (scores in %, ± one standard error clustered by datapoint):\n");
         out.push_str(&format!(
             "  {:<4} {:<24} {:>6} {:>8} {:>14} {:>14} {:>8} {:>8}\n",
             "rank", "agent", "solved", "samples", "strict", "lenient", "pass@1", "pass^k"
@@ -171,7 +172,10 @@ mod tests {
         let clustered = clustered_se(&[("a", 1.0), ("a", 1.0), ("b", 0.0), ("b", 0.0)]).unwrap();
         // Within-datapoint agreement is no extra evidence: the error is larger.
         assert!(clustered > spread, "{clustered} vs {spread}");
-        assert!(spread.abs() < 1e-12, "cluster means equal the mean: {spread}");
+        assert!(
+            spread.abs() < 1e-12,
+            "cluster means equal the mean: {spread}"
+        );
         assert!((clustered - 0.5).abs() < 1e-12, "{clustered}");
     }
 }

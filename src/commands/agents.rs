@@ -14,8 +14,7 @@ use racebench_model::{
     AgentEnd, Candidate, CandidateKind, RunLayout, RunManifest, RunStatus, Verdict, RESULTS_FORMAT,
 };
 use racebench_runner::agent::{
-    prepare_images, read_agents_file, run_samples, AgentKind, AgentSpec, SampleOutcome,
-    SamplePlan,
+    prepare_images, read_agents_file, run_samples, AgentKind, AgentSpec, SampleOutcome, SamplePlan,
 };
 use racebench_runner::engine::Engine;
 use racebench_runner::run::CandidatePatch;
@@ -162,11 +161,7 @@ pub async fn run_agents(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
             if resumed { " (done before)" } else { "" }
         ));
     };
-    let jobs = args
-        .agents
-        .agent_jobs
-        .unwrap_or(options.jobs)
-        .max(1) as usize;
+    let jobs = args.agents.agent_jobs.unwrap_or(options.jobs).max(1) as usize;
     let outcomes = run_samples(&engine, plans, jobs, &kill, &print).await;
     watcher.abort();
     if kill.is_cancelled() {
@@ -183,7 +178,10 @@ pub async fn run_agents(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
     let mut unjudged = 0;
     for img in &images {
         let mut candidates = Vec::new();
-        for o in outcomes.iter().filter(|o| o.record.datapoint == img.datapoint.id()) {
+        for o in outcomes
+            .iter()
+            .filter(|o| o.record.datapoint == img.datapoint.id())
+        {
             if matches!(o.record.end, AgentEnd::InfraError | AgentEnd::Cancelled) {
                 unjudged += 1;
                 continue;

@@ -25,7 +25,11 @@ pub async fn sandbox(ctx: &Context, args: SandboxArgs) -> anyhow::Result<i32> {
     let engine = Engine::connect().await?;
     if let Some(SandboxAction::Exec { name, command }) = &args.action {
         let out = exec_in(&engine, name, command).await.map_err(|e| {
-            let code = if e.is_infra() { exit_code::INFRA } else { exit_code::USAGE };
+            let code = if e.is_infra() {
+                exit_code::INFRA
+            } else {
+                exit_code::USAGE
+            };
             coded(code, e)
         })?;
         std::io::stdout().write_all(&out.stdout)?;
@@ -138,7 +142,6 @@ pub async fn sandbox(ctx: &Context, args: SandboxArgs) -> anyhow::Result<i32> {
 }
 
 fn which(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }

@@ -43,7 +43,11 @@ impl SamplePlan {
 
 /// `<agent>-s<n>` (1-based), path-safe.
 pub fn candidate_id(agent: &str, sample: u32) -> String {
-    format!("{}-s{}", racebench_model::candidate::slug(agent), sample + 1)
+    format!(
+        "{}-s{}",
+        racebench_model::candidate::slug(agent),
+        sample + 1
+    )
 }
 
 /// What a sample came to: its record and the diff text.

@@ -13,7 +13,11 @@ use super::start::with_tools_on_path;
 pub const WORKSPACE_LABEL: &str = "org.racebench.workspace";
 
 /// Runs `cmd` in the work tree of the sandbox called `name`.
-pub async fn exec_in(engine: &Engine, name: &str, cmd: &[String]) -> Result<ExecOutput, SandboxError> {
+pub async fn exec_in(
+    engine: &Engine,
+    name: &str,
+    cmd: &[String],
+) -> Result<ExecOutput, SandboxError> {
     let err = |action: &str, source| SandboxError::Engine {
         name: name.into(),
         action: action.into(),
@@ -23,9 +27,9 @@ pub async fn exec_in(engine: &Engine, name: &str, cmd: &[String]) -> Result<Exec
         .inspect_container(name)
         .await
         .map_err(|e| err("find the sandbox", e))?;
-    let Some(details) = details.filter(|d| {
-        d.labels.get(labels::ROLE).map(String::as_str) == Some("sandbox") && d.running
-    }) else {
+    let Some(details) = details
+        .filter(|d| d.labels.get(labels::ROLE).map(String::as_str) == Some("sandbox") && d.running)
+    else {
         return Err(SandboxError::NotOpen { name: name.into() });
     };
     let workspace = details.labels.get(WORKSPACE_LABEL).cloned();

@@ -41,7 +41,8 @@ pub fn diff_trees(before: &Tree, after: &Tree) -> TreeDiff {
             continue;
         }
         if let Some(why) = [old, new].into_iter().flatten().find_map(unfit) {
-            out.notes.push(format!("{path}: left out of the diff ({why})"));
+            out.notes
+                .push(format!("{path}: left out of the diff ({why})"));
             continue;
         }
         out.text.push_str(&file_diff(path, old, new));
@@ -197,13 +198,23 @@ mod tests {
         let d = diff_trees(&tree(BASE), &after());
         std::fs::write(dir.path().join("fix.diff"), &d.text).unwrap();
         let out = std::process::Command::new("git")
-            .args(["-c", "core.hooksPath=/dev/null", "apply", "--verbose", "fix.diff"])
+            .args([
+                "-c",
+                "core.hooksPath=/dev/null",
+                "apply",
+                "--verbose",
+                "fix.diff",
+            ])
             .current_dir(dir.path())
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("HOME", dir.path())
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let read = |p: &str| std::fs::read_to_string(dir.path().join(p)).unwrap();
         assert_eq!(read("main.py"), "a\nb\nC\nd\ne\nf\ng\nh\nnew");
         assert_eq!(read("added.py"), "x = 1\n");

@@ -225,7 +225,11 @@ impl Sandbox {
         })
     }
 
-    pub(super) fn engine_err(&self, action: &str, source: crate::engine::EngineError) -> SandboxError {
+    pub(super) fn engine_err(
+        &self,
+        action: &str,
+        source: crate::engine::EngineError,
+    ) -> SandboxError {
         SandboxError::Engine {
             name: self.name.clone(),
             action: action.into(),

@@ -74,7 +74,8 @@ def main(argv):
     for e in events:
         t = (int(e["at_us"]) - t0) / 1000
         what = e["activity"] + (f" ({e['subject']})" if e.get("subject") else "")
-        line = f"T+{t:<9.1f}ms  {e['flow']:<{width}}  {what} {e['kind']}"
+        stamp = f"T+{t:.1f}ms"
+        line = f"{stamp:<12} {e['flow']:<{width}}  {what} {e['kind']}"
         if e.get("detail"):
             line += f": {e['detail']}"
         if e.get("role") == "check" and e["kind"] == "completed":

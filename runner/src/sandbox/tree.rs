@@ -11,9 +11,14 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 /// One entry of a work tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
-    File { data: Vec<u8>, executable: bool },
+    File {
+        data: Vec<u8>,
+        executable: bool,
+    },
     /// A symbolic link and its target.
-    Link { target: String },
+    Link {
+        target: String,
+    },
 }
 
 impl Entry {
@@ -130,7 +135,8 @@ impl IgnoreRules {
         let abs = format!("/{path}");
         self.matchers.iter().any(|m| {
             let root = m.path().to_string_lossy();
-            let under_root = root == "/" || abs.starts_with(&format!("{}/", root.trim_end_matches('/')));
+            let under_root =
+                root == "/" || abs.starts_with(&format!("{}/", root.trim_end_matches('/')));
             under_root && m.matched_path_or_any_parents(&abs, false).is_ignore()
         })
     }
