@@ -79,7 +79,7 @@ fn a_scripted_agent_scores_what_its_decoy_scores_and_finds_no_hidden_files() {
     let run = Racebench::fixture(tmp.path())
         .args(["run", "-d", "counter-race", "--agent", "command"])
         .args(["--agent-command", "sh /racebench/agent/decoy-agent.sh"])
-        .arg("--agent-file")
+        .args(["--agent-file"])
         .arg_path(&script)
         .args(["--trials", "2"])
         .output()
@@ -90,7 +90,7 @@ fn a_scripted_agent_scores_what_its_decoy_scores_and_finds_no_hidden_files() {
     assert_eq!(leaks, "", "the sandbox holds hidden files:\n{leaks}");
     let trajectory = std::fs::read_to_string(sample.join("out/trajectory.txt")).unwrap();
     assert!(
-        trajectory.contains("order-2: FAILED: insufficient stock"),
+        trajectory.contains(": FAILED: insufficient stock for KEYBOARD-03"),
         "{trajectory}"
     );
     assert!(

@@ -27,9 +27,10 @@ pub async fn exec_in(
         .inspect_container(name)
         .await
         .map_err(|e| err("find the sandbox", e))?;
-    let Some(details) = details
-        .filter(|d| d.labels.get(labels::ROLE).map(String::as_str) == Some("sandbox") && d.running)
-    else {
+    let Some(details) = details.filter(|d| {
+        // Only a sandbox's main container carries the work tree label.
+        d.labels.contains_key(labels::OWNER) && d.labels.contains_key(WORKSPACE_LABEL) && d.running
+    }) else {
         return Err(SandboxError::NotOpen { name: name.into() });
     };
     let workspace = details.labels.get(WORKSPACE_LABEL).cloned();
