@@ -61,6 +61,8 @@ pub enum Command {
     New(NewArgs),
     /// Measure racebench itself (per-trial overhead).
     Bench(BenchArgs),
+    /// Open a datapoint's sandbox (the unpatched service, live services, no hidden tests), or run a command in one.
+    Sandbox(SandboxArgs),
 }
 
 /// Options shared by the commands that run trials.
@@ -110,7 +112,80 @@ pub struct RunArgs {
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
     #[command(flatten)]
+    pub agents: AgentOptions,
+    #[command(flatten)]
     pub options: TrialOptions,
+}
+
+/// Agents that work in sandboxes; their diffs become the candidates (see docs/agents.md).
+#[derive(Debug, Args, Clone, Default)]
+pub struct AgentOptions {
+    /// An agent to evaluate (repeatable): `oracle`, `nop`, `command` (with --agent-command) or a name from --agents-file.
+    #[arg(long = "agent", value_name = "NAME", conflicts_with_all = ["patch", "reference", "no_patch", "decoys", "predictions", "resume"])]
+    pub agent: Vec<String>,
+    /// A TOML file of `[[agent]]` rows (name, command, setup, files, env, pass_env, network, timeout_secs).
+    #[arg(long, value_name = "FILE")]
+    pub agents_file: Option<PathBuf>,
+    /// Samples per agent and datapoint (each in a fresh sandbox), for pass@k.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub samples: u32,
+    /// The command line of `--agent command`, run with `sh -c` in the work tree.
+    #[arg(long, value_name = "CMD")]
+    pub agent_command: Option<String>,
+    /// A setup step run before `--agent-command` (installing the agent).
+    #[arg(long, value_name = "CMD", requires = "agent_command")]
+    pub agent_setup: Option<String>,
+    /// A host file copied to /racebench/agent/ in each sandbox (repeatable).
+    #[arg(long, value_name = "PATH", requires = "agent_command")]
+    pub agent_file: Vec<PathBuf>,
+    /// Wall-clock limit of each agent step, in seconds (default 30 minutes).
+    #[arg(long, value_name = "SECS")]
+    pub agent_timeout: Option<u64>,
+    /// `egress` gives sandboxes a route off their pod (for a model API); verification trials stay contained.
+    #[arg(long, value_enum)]
+    pub agent_network: Option<AgentNetworkArg>,
+    /// Sandboxes at once (default: --jobs).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub agent_jobs: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum AgentNetworkArg {
+    Contained,
+    Egress,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct SandboxArgs {
+    /// The datapoint to open a sandbox of: a shell in its work tree, services live.
+    #[arg(required = true)]
+    pub datapoint: Option<String>,
+    /// When the sandbox closes, write the diff of the work tree here (a candidate for `run --patch`).
+    #[arg(long, value_name = "FILE")]
+    pub diff: Option<PathBuf>,
+    /// `egress` gives the sandbox a route off its pod.
+    #[arg(long, value_enum)]
+    pub network: Option<AgentNetworkArg>,
+    /// Do not open a shell: print the sandbox's name and wait for Ctrl-C (drive it with `sandbox exec`).
+    #[arg(long)]
+    pub no_shell: bool,
+    #[arg(long, env = "RACEBENCH_RESULTS", default_value = "results")]
+    pub results: PathBuf,
+    #[command(subcommand)]
+    pub action: Option<SandboxAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxAction {
+    /// Run one command in an open sandbox (by the name `racebench sandbox` printed).
+    Exec {
+        /// The sandbox's name.
+        name: String,
+        /// The command and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]

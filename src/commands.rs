@@ -1,6 +1,7 @@
 //! One file per command; this module only routes to them and holds the
 //! little they share (where datapoints and weights are, an async runtime).
 
+mod agents;
 mod bench;
 mod calibrate;
 mod clean;
@@ -10,6 +11,7 @@ mod list;
 mod new;
 mod report;
 mod run;
+mod sandbox;
 mod services;
 mod timeline;
 mod validate;
@@ -37,6 +39,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Clean(args) => block_on(clean::clean(args)),
         Command::New(args) => new::new(&ctx, args),
         Command::Bench(args) => block_on(bench::bench(&ctx, args)),
+        Command::Sandbox(args) => block_on(sandbox::sandbox(&ctx, args)),
     }
 }
 

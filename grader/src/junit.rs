@@ -2,52 +2,27 @@
 //! `<testcase>` per weighted test, failing when the test was not fixed (did
 //! not pass every counting trial), with its pass rate in the message.
 
-use std::fmt::Write;
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::escape::xml;
 use crate::summary::{CandidateSummary, Summary, TestSummary};
 
-/// Renders the summary as a JUnit XML document.
+/// Renders the summary as a JUnit XML document (written by `quick-junit`).
 pub fn render(summary: &Summary) -> String {
-    let mut suites = String::new();
-    let (mut tests, mut failures, mut skipped) = (0, 0, 0);
+    let mut report = Report::new(format!("racebench {}", summary.run_id));
     for dp in &summary.datapoints {
         for c in &dp.candidates {
-            let (t, f, s) = suite(&mut suites, &dp.id, c);
-            tests += t;
-            failures += f;
-            skipped += s;
+            report.add_test_suite(suite(&dp.id, c));
         }
     }
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">\n{suites}</testsuites>\n",
-        xml(&format!("racebench {}", summary.run_id)),
-    )
+    report
+        .to_string()
+        .expect("a report of plain strings always serializes")
 }
 
-/// Appends one suite; returns its (tests, failures, skipped).
-fn suite(out: &mut String, datapoint: &str, c: &CandidateSummary) -> (usize, usize, usize) {
-    let graded = c.score.is_some();
-    let failures = if graded {
-        c.tests.iter().filter(|t| !t.fixed).count()
-    } else {
-        0
-    };
-    let skipped = if graded { 0 } else { c.tests.len() };
-    let _ = writeln!(
-        out,
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">",
-        xml(&format!("{datapoint}/{}", c.id)),
-        c.tests.len(),
-    );
-    let _ = writeln!(out, "    <properties>");
+fn suite(datapoint: &str, c: &CandidateSummary) -> TestSuite {
+    let mut suite = TestSuite::new(format!("{datapoint}/{}", c.id));
     let mut property = |name: &str, value: String| {
-        let _ = writeln!(
-            out,
-            "      <property name=\"{}\" value=\"{}\"/>",
-            xml(name),
-            xml(&value)
-        );
+        suite.add_property(Property::new(name, value));
     };
     property("candidate.kind", c.kind.to_string());
     if let Some(agent) = &c.agent {
@@ -72,56 +47,46 @@ fn suite(out: &mut String, datapoint: &str, c: &CandidateSummary) -> (usize, usi
         c.trials.verdicts.build_failed.to_string(),
     );
     property("trials.timed_out", c.trials.verdicts.timed_out.to_string());
-    let _ = writeln!(out, "    </properties>");
     for t in &c.tests {
-        testcase(out, datapoint, c, t);
+        suite.add_test_case(testcase(datapoint, c, t));
     }
-    let _ = writeln!(out, "  </testsuite>");
-    (c.tests.len(), failures, skipped)
+    suite
 }
 
-fn testcase(out: &mut String, datapoint: &str, c: &CandidateSummary, t: &TestSummary) {
-    let _ = write!(
-        out,
-        "    <testcase name=\"{}\" classname=\"{}\"",
-        xml(&t.name),
-        xml(&format!("{datapoint}.{}.{}", c.id, t.category)),
-    );
-    if c.score.is_none() {
-        let _ = writeln!(
-            out,
-            ">\n      <skipped message=\"{}\"/>\n    </testcase>",
-            xml(&format!(
-                "no trial counted ({} infrastructure errors, {} cancelled, {} not run)",
-                c.trials.infra_error, c.trials.cancelled, c.trials.not_run
-            ))
-        );
-        return;
-    }
-    if t.fixed {
-        let _ = writeln!(out, "/>");
-        return;
-    }
-    let message = format!(
-        "passed {} of {} trials ({:.0}%, 95% CI {:.0}%-{:.0}%); fixed means passing every trial",
-        t.passes,
-        t.trials,
-        t.pass_rate.unwrap_or(0.0) * 100.0,
-        t.interval.low * 100.0,
-        t.interval.high * 100.0,
-    );
-    let mut body = String::new();
-    for o in t.outcomes.iter().filter(|o| !o.outcome.is_pass()) {
-        let _ = write!(body, "trial {}: {}", o.trial, o.outcome.as_str());
-        if let Some(m) = &o.message {
-            let _ = write!(body, ": {m}");
+fn testcase(datapoint: &str, c: &CandidateSummary, t: &TestSummary) -> TestCase {
+    let status = if c.score.is_none() {
+        let mut status = TestCaseStatus::skipped();
+        status.set_message(format!(
+            "no trial counted ({} infrastructure errors, {} cancelled, {} not run)",
+            c.trials.infra_error, c.trials.cancelled, c.trials.not_run
+        ));
+        status
+    } else if t.fixed {
+        TestCaseStatus::success()
+    } else {
+        let mut body = String::new();
+        for o in t.outcomes.iter().filter(|o| !o.outcome.is_pass()) {
+            body.push_str(&format!("trial {}: {}", o.trial, o.outcome.as_str()));
+            if let Some(m) = &o.message {
+                body.push_str(&format!(": {m}"));
+            }
+            body.push('\n');
         }
-        body.push('\n');
-    }
-    let _ = writeln!(
-        out,
-        ">\n      <failure message=\"{}\" type=\"not_fixed\">{}</failure>\n    </testcase>",
-        xml(&message),
-        xml(&body),
-    );
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        status
+            .set_message(format!(
+                "passed {} of {} trials ({:.0}%, 95% CI {:.0}%-{:.0}%); fixed means passing every trial",
+                t.passes,
+                t.trials,
+                t.pass_rate.unwrap_or(0.0) * 100.0,
+                t.interval.low * 100.0,
+                t.interval.high * 100.0,
+            ))
+            .set_type("not_fixed")
+            .set_description(body);
+        status
+    };
+    let mut case = TestCase::new(t.name.clone(), status);
+    case.set_classname(format!("{datapoint}.{}.{}", c.id, t.category));
+    case
 }

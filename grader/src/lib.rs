@@ -3,6 +3,7 @@
 //! (Wilson intervals, pass@k), and render the result as JSON, JUnit XML, a
 //! terminal table and a static HTML report. No Docker, no async runtime.
 
+pub mod agent_board;
 pub mod calibration;
 pub mod crosscheck;
 pub mod grade;

@@ -3,6 +3,7 @@
 //! and the versioned records a run writes (run manifest, trial results,
 //! timeline events). Nothing here touches Docker or async code.
 
+pub mod agent;
 pub mod candidate;
 pub mod datapoint;
 pub mod event;
@@ -12,6 +13,7 @@ pub mod weights;
 
 mod diagnostic;
 
+pub use agent::{AgentEnd, AgentRecord, AgentUsage, AGENT_RECORD_FORMAT};
 pub use candidate::{Candidate, CandidateKind};
 pub use datapoint::{
     Datapoint, DatapointError, DatapointSpec, DecoySpec, Limits, ReportFormat, ServiceKind,

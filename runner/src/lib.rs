@@ -3,6 +3,7 @@
 //! services), applies a candidate patch, runs the hidden tests against the
 //! live services and writes trial records.
 
+pub mod agent;
 pub mod archive;
 pub mod base_image;
 pub mod cache_dir;
@@ -17,6 +18,7 @@ pub mod pod;
 pub mod predictions;
 pub mod results;
 pub mod run;
+pub mod sandbox;
 pub mod services;
 pub mod session;
 pub mod test_report;

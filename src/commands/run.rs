@@ -16,6 +16,11 @@ use crate::exit_code::{self, coded};
 use crate::output;
 
 pub async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<i32> {
+    if !args.agents.agent.is_empty()
+        || crate::commands::agents::is_agent_run(args.resume.as_deref())
+    {
+        return crate::commands::agents::run_agents(ctx, &args).await;
+    }
     let weights = ctx.weights()?;
     let mut options = args.options.clone();
     let (selections, resume) = if let Some(run_dir) = &args.resume {

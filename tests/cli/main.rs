@@ -2,6 +2,7 @@
 //! against the real Docker engine with the tiny fixture datapoint
 //! (`tests/fixtures/datapoints/counter-race`, about a second per trial).
 
+mod agents;
 mod cancel;
 mod errors;
 mod hostile;
