@@ -130,6 +130,7 @@ fn a_sandbox_opened_by_hand_runs_commands_and_keeps_their_diff() {
         .arg_path(&diff)
         .spawn();
     let stderr = child.stderr.take().unwrap();
+    let _guard = Interrupt(child.id());
     let mut lines = BufReader::new(stderr).lines();
     let name = loop {
         let line = lines.next().expect("the sandbox opens").unwrap();
@@ -181,4 +182,16 @@ fn a_sandbox_opened_by_hand_runs_commands_and_keeps_their_diff() {
         text.contains("deleted file mode 100644\n--- a/tickets.py"),
         "{text}"
     );
+}
+
+/// Regression: a failing sandbox test left `racebench sandbox` waiting for
+/// Ctrl-C forever (holding its sandbox): whatever happens, it is interrupted.
+struct Interrupt(u32);
+
+impl Drop for Interrupt {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &self.0.to_string()])
+            .status();
+    }
 }
