@@ -126,6 +126,17 @@ pub struct ContainerLimits {
     pub pids: Option<i64>,
 }
 
+impl From<&racebench_model::Limits> for ContainerLimits {
+    /// A datapoint's `[limits]`, as the engine takes them.
+    fn from(limits: &racebench_model::Limits) -> Self {
+        ContainerLimits {
+            memory_bytes: Some((limits.memory_mb * 1024 * 1024) as i64),
+            nano_cpus: Some((limits.cpus * 1e9) as i64),
+            pids: Some(limits.pids),
+        }
+    }
+}
+
 /// Everything needed to create a container.
 #[derive(Debug, Clone, Default)]
 pub struct ContainerSpec {

@@ -65,11 +65,7 @@ impl Sandbox {
             main: MainContainer {
                 image: spec.image.clone(),
                 env: env(spec),
-                limits: ContainerLimits {
-                    memory_bytes: Some((dp.limits.memory_mb * 1024 * 1024) as i64),
-                    nano_cpus: Some((dp.limits.cpus * 1e9) as i64),
-                    pids: Some(dp.limits.pids),
-                },
+                limits: ContainerLimits::from(&dp.limits),
                 cmd: vec!["sleep".into(), "infinity".into()],
                 hostname: "sandbox".into(),
             },

@@ -69,11 +69,7 @@ pub async fn prepare_pod(engine: &Engine, plan: &TrialPlan) -> PreparedPod {
         main: MainContainer {
             image: plan.image.clone(),
             env: base_env(plan),
-            limits: ContainerLimits {
-                memory_bytes: Some((spec.limits.memory_mb * 1024 * 1024) as i64),
-                nano_cpus: Some((spec.limits.cpus * 1e9) as i64),
-                pids: Some(spec.limits.pids),
-            },
+            limits: ContainerLimits::from(&spec.limits),
             cmd: vec!["sleep".into(), "infinity".into()],
             hostname: "trial".into(),
         },
