@@ -13,9 +13,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::exec::{Bounded, Stop};
-use super::steps::{Trial, OUT_DIR, TESTS_DIR};
+use super::steps::Trial;
 use crate::archive::FileSet;
-use racebench_model::REPORT_DIR;
 
 /// The candidate's user and group id inside the main container.
 pub const CANDIDATE_UID: u32 = 1500;
@@ -48,8 +47,11 @@ exec setpriv --reuid={uid} --regid={uid} --clear-groups --inh-caps=-all \
     )
 }
 
-/// Run as root: the candidate's user, racebench's folders with their owners,
-/// and the work tree and writable paths (its arguments) given to the candidate.
+/// Run as root: the candidate's user, `/racebench` (root's, so the candidate
+/// can make nothing in it), `bin` and the candidate's home, and the work tree
+/// and writable paths (its arguments) given to the candidate. The folders of
+/// the test step (out, report, tests) are made by the verify step, fresh,
+/// after the candidate's processes are gone.
 fn contain_script() -> String {
     format!(
         r#"set -eu
@@ -57,11 +59,10 @@ command -v setpriv >/dev/null || {{ echo "racebench: the image has no setpriv (u
 grep -q '^racebench-candidate:' /etc/group || echo 'racebench-candidate:x:{uid}:' >> /etc/group
 grep -q '^racebench-candidate:' /etc/passwd || \
   echo 'racebench-candidate:x:{uid}:{uid}:racebench candidate:{home}:/bin/sh' >> /etc/passwd
-mkdir -p {home} {out} {report} {tests} /racebench/bin
-chown 0:0 /racebench /racebench/bin {report} {tests}
+mkdir -p {home} /racebench/bin
+chown 0:0 /racebench /racebench/bin
 chmod 0755 /racebench /racebench/bin
-chmod 0700 {report} {tests}
-chown {uid}:{uid} {home} {out}
+chown {uid}:{uid} {home}
 for path in "$@"; do
   mkdir -p -- "$path"
   chown -R -H {uid}:{uid} -- "$path"
@@ -69,9 +70,6 @@ done
 "#,
         uid = CANDIDATE_UID,
         home = CANDIDATE_HOME,
-        out = OUT_DIR,
-        report = REPORT_DIR,
-        tests = TESTS_DIR,
     )
 }
 
@@ -202,9 +200,12 @@ mod tests {
     }
 
     #[test]
-    fn the_report_and_tests_folders_are_closed_and_the_out_folder_is_the_candidates() {
+    fn racebench_folder_is_roots_and_only_the_home_is_the_candidates() {
         let script = contain_script();
-        assert!(script.contains("chmod 0700 /racebench/report /racebench/tests"));
-        assert!(script.contains("chown 1500:1500 /racebench/home /racebench/out"));
+        assert!(script.contains("chown 0:0 /racebench /racebench/bin"));
+        assert!(script.contains("chown 1500:1500 /racebench/home\n"));
+        for later in ["/racebench/out", "/racebench/report", "/racebench/tests"] {
+            assert!(!script.contains(later), "{later} is the verify step's");
+        }
     }
 }
