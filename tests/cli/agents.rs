@@ -106,6 +106,10 @@ fn a_scripted_agent_scores_what_its_decoy_scores_and_finds_no_hidden_files() {
     assert_eq!(record["usage"]["output_tokens"], 340);
     let diff = std::fs::read_to_string(sample.join("fix.diff")).unwrap();
     assert!(diff.contains("+PROCESSING_DELAY = 0.005"), "{diff}");
+    // The events the agent's `reproduce` made are kept.
+    assert_eq!(record["events"], "sandbox/events.jsonl", "{record}");
+    let events = std::fs::read_to_string(sample.join("sandbox/events.jsonl")).unwrap();
+    assert!(events.contains("KEYBOARD-03"), "{events}");
 
     let decoy = fixtures().join("datapoints/counter-race/solutions/decoys/shorter-delay.patch");
     let as_patch = Racebench::fixture(tmp.path())
