@@ -4,8 +4,10 @@
 //! terminal table and a static HTML report. No Docker, no async runtime.
 
 pub mod agent_board;
+pub mod agent_sample;
 pub mod calibration;
 pub mod crosscheck;
+pub mod excerpt;
 pub mod grade;
 pub mod junit;
 pub mod load;
@@ -14,11 +16,13 @@ pub mod report;
 pub mod summary;
 pub mod text;
 pub mod timeline;
+pub mod usage;
 pub mod validation;
 pub mod wilson;
 
 mod escape;
 
+pub use agent_sample::{load_agent_sample, AgentSample, AgentSampleError, SampleLimits};
 pub use grade::{grade, GradeError};
 pub use load::{load_run, CandidateTrials, LoadError, LoadedRun};
 pub use report::{ReportError, ReportFiles, ReportOptions};

@@ -1,7 +1,9 @@
 //! Integration tests of the grader against a small hand-written results
 //! folder (`tests/fixtures/run`): two datapoints, a reference, an unpatched
 //! service, a decoy and two samples of an agent, three trials each, with one
-//! infrastructure error, a patch that does not apply and seed-shaped events.
+//! infrastructure error, a patch that does not apply and seed-shaped events;
+//! three of the agent's samples keep their folder (`agents/`: record, logs,
+//! diff, usage, the sandbox's events), one does not.
 
 use std::path::{Path, PathBuf};
 
@@ -309,6 +311,11 @@ mod html {
             ("datapoint", "datapoints/inventory-toctou.html"),
             ("timeline", "timelines/inventory-toctou/unpatched.html"),
             ("trial", "trials/inventory-toctou/unpatched/001.html"),
+            ("agent", "agents/inventory-toctou/acme-coder-1-s0.html"),
+            (
+                "agent_timed_out",
+                "agents/ledger-lost-update/acme-coder-1-s1.html",
+            ),
         ] {
             insta::assert_snapshot!(format!("html_{name}"), redact_version(&read(&tmp, rel)));
         }
@@ -324,6 +331,11 @@ mod html {
         );
         let trial = read(&tmp, "trials/inventory-toctou/unpatched/001.html");
         assert!(trial.contains("&lt;img src=x onerror=alert(1)&gt;"));
+        let agent = read(&tmp, "agents/inventory-toctou/acme-coder-1-s0.html");
+        assert!(
+            agent.contains("&lt;&#x2F;pre&gt;&lt;script&gt;alert(&quot;log&quot;)"),
+            "the agent's log is shown, escaped"
+        );
         for path in files
             .written
             .iter()
@@ -379,6 +391,148 @@ mod html {
                 );
             }
         }
+    }
+
+    /// A copy of the fixture run that a test may change.
+    fn fixture_copy(tmp: &Path) -> PathBuf {
+        fn copy(from: &Path, to: &Path) {
+            std::fs::create_dir_all(to).unwrap();
+            for entry in std::fs::read_dir(from).unwrap() {
+                let entry = entry.unwrap();
+                let target = to.join(entry.file_name());
+                if entry.file_type().unwrap().is_dir() {
+                    copy(&entry.path(), &target);
+                } else {
+                    std::fs::copy(entry.path(), &target).unwrap();
+                }
+            }
+        }
+        let dir = tmp.join("run");
+        copy(&fixtures().join("run"), &dir);
+        dir
+    }
+
+    fn report_of(dir: &Path, options: &ReportOptions) -> report::ReportFiles {
+        let run = load_run(dir).unwrap();
+        let summary = grade(&run, &weights()).unwrap();
+        report::write(&run, &summary, options).unwrap()
+    }
+
+    #[test]
+    fn the_agent_sections_show_the_sample_and_link_its_trials() {
+        let (tmp, _) = write_report();
+        // Links as written, with tera's escaped slashes put back.
+        let read = |rel: &str| read(&tmp, rel).replace("&#x2F;", "/");
+        let s0 = read("agents/inventory-toctou/acme-coder-1-s0.html");
+        for part in [
+            "the agent exited with status 0",
+            "182,340",
+            "$0.6847",
+            "2 min 01 s",
+            "Timeline of the sandbox",
+            "<svg",
+            "out/trajectory.jsonl",
+        ] {
+            assert!(s0.contains(part), "no {part} in the agent page");
+        }
+        let s1 = read("agents/inventory-toctou/acme-coder-1-s1.html");
+        assert!(s1.contains("setup.log") && s1.contains("240,118"));
+        assert!(
+            s1.contains("The sandbox kept no events file"),
+            "no events: said so"
+        );
+        assert!(
+            s1.contains("href=\"../../trials/inventory-toctou/acme-coder-1-s1/002.html\""),
+            "the failing trial is linked"
+        );
+        let failing = read("trials/inventory-toctou/acme-coder-1-s1/002.html");
+        assert!(failing.contains("href=\"../../../agents/inventory-toctou/acme-coder-1-s1.html\""));
+        let dp = read("datapoints/inventory-toctou.html");
+        assert!(dp.contains("href=\"../agents/inventory-toctou/acme-coder-1-s0.html\""));
+        let timed_out = read("agents/ledger-lost-update/acme-coder-1-s1.html");
+        assert!(
+            timed_out.contains("$0.3100"),
+            "the usage comes from out/usage.json when the record has none"
+        );
+        assert!(
+            !tmp.path()
+                .join("report/agents/ledger-lost-update/acme-coder-1-s0.html")
+                .exists(),
+            "a sample without a folder has no page"
+        );
+        let index = read("index.html");
+        assert!(
+            index.contains("512,458") && index.contains("$0.9947"),
+            "the board adds up every sample's tokens and cost"
+        );
+    }
+
+    #[test]
+    fn a_long_agent_log_shows_its_end_with_a_note() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = fixture_copy(tmp.path());
+        let log = dir.join("agents/inventory-toctou/acme-coder-1-s0/agent.log");
+        let mut text = "noise\n".repeat(100_000);
+        text.push_str("the last line\n");
+        std::fs::write(&log, &text).unwrap();
+        let mut options = ReportOptions::new(tmp.path().join("out"));
+        options.max_log_bytes = 1024;
+        report_of(&dir, &options);
+        let page = std::fs::read_to_string(
+            tmp.path()
+                .join("out/agents/inventory-toctou/acme-coder-1-s0.html"),
+        )
+        .unwrap();
+        assert!(page.contains("the last line"));
+        assert!(
+            page.contains(&format!("showing the last 1022 of {} bytes", text.len())),
+            "cut at a line, and said so"
+        );
+        assert!(page.matches("noise").count() < 200);
+    }
+
+    #[test]
+    fn an_empty_diff_is_said_to_be_empty() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = fixture_copy(tmp.path());
+        let sample = dir.join("agents/ledger-lost-update/acme-coder-1-s1");
+        std::fs::write(sample.join("fix.diff"), "").unwrap();
+        let record = std::fs::read_to_string(sample.join("agent.json"))
+            .unwrap()
+            .replace("\"empty_diff\": false", "\"empty_diff\": true");
+        std::fs::write(sample.join("agent.json"), record).unwrap();
+        let files = report_of(&dir, &ReportOptions::new(tmp.path().join("out")));
+        assert!(files.warnings.is_empty(), "{:?}", files.warnings);
+        let page = std::fs::read_to_string(
+            tmp.path()
+                .join("out/agents/ledger-lost-update/acme-coder-1-s1.html"),
+        )
+        .unwrap();
+        assert!(page.contains("empty diff: the agent left the work tree as it found it"));
+        let dp = std::fs::read_to_string(tmp.path().join("out/datapoints/ledger-lost-update.html"))
+            .unwrap();
+        assert!(dp.contains(">empty diff<"));
+    }
+
+    #[test]
+    fn an_agent_record_naming_a_file_outside_its_folder_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = fixture_copy(tmp.path());
+        let path = dir.join("agents/inventory-toctou/acme-coder-1-s0/agent.json");
+        let record = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("\"sandbox/events.jsonl\"", "\"../../../../etc/passwd\"");
+        std::fs::write(&path, record).unwrap();
+        let files = report_of(&dir, &ReportOptions::new(tmp.path().join("out")));
+        assert!(
+            files.warnings.iter().any(|w| w.contains("etc/passwd")),
+            "{:?}",
+            files.warnings
+        );
+        assert!(!tmp
+            .path()
+            .join("out/agents/inventory-toctou/acme-coder-1-s0.html")
+            .exists());
     }
 
     #[test]

@@ -36,7 +36,9 @@ impl AgentEnd {
     }
 }
 
-/// Tokens and cost, when the agent wrote a `usage.json` in its outputs folder.
+/// Tokens and cost, when the agent wrote a `usage.json` in its outputs folder
+/// (`{"input_tokens": N, "output_tokens": N, "cost_usd": X}`, every field
+/// optional, other fields ignored).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AgentUsage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,6 +83,10 @@ pub struct AgentRecord {
     pub outputs: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<AgentUsage>,
+    /// The sandbox's events file (the datapoint's `events`, as the service
+    /// left it when the agent stopped), relative to the record's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }

@@ -1,17 +1,21 @@
 //! A datapoint's page: its weight categories, every candidate's category
 //! bars, then per candidate the verdict of each trial, each test's pass rate
 //! across trials with its Wilson interval, the patch (escaped) and links to
-//! failing trials and the timeline.
+//! failing trials, the timeline and the agent sample that wrote the patch.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use super::agent_page::SampleBrief;
+use super::diff_lines::{diff_lines, DiffLine};
 use super::display::{
     css_pct, interval, interval_pct, name_of, opt_score, outcome, outcome_words, percent, score,
     verdict,
 };
 use super::page::{candidate_anchor, timeline_href, trial_href};
+use super::trial_strip::{trial_strip, StripCell};
+use crate::excerpt::read_head;
 use crate::load::LoadedRun;
 use crate::summary::{CandidateSummary, DatapointSummary};
 
@@ -71,6 +75,8 @@ struct CandidateView {
     solved: bool,
     badges: Vec<Badge>,
     strip: Vec<StripCell>,
+    /// The agent sample that wrote the patch, when the run keeps it.
+    agent_sample: Option<SampleBrief>,
     trials: Vec<u32>,
     tests: Vec<TestRow>,
     unweighted: Vec<String>,
@@ -83,15 +89,6 @@ struct CandidateView {
 struct Badge {
     class: &'static str,
     text: String,
-}
-
-#[derive(Debug, Serialize)]
-struct StripCell {
-    trial: u32,
-    class: &'static str,
-    symbol: &'static str,
-    words: String,
-    href: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -129,7 +126,7 @@ struct FailingLink {
 struct PatchView {
     /// Path in the run folder; none for the unpatched service.
     path: Option<String>,
-    lines: Vec<PatchLine>,
+    lines: Vec<DiffLine>,
     note: Option<String>,
     added: u64,
     removed: u64,
@@ -138,35 +135,11 @@ struct PatchView {
     method: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct PatchLine {
-    class: &'static str,
-    text: String,
-}
-
 /// Whether a trial gets its own page: any trial that did not pass everything.
 pub(crate) fn has_trial_page(c: &CandidateSummary, trial: u32) -> bool {
     c.trial_results
         .iter()
         .any(|t| t.trial == trial && !t.clean())
-}
-
-fn line_class(line: &str) -> &'static str {
-    if line.starts_with("+++")
-        || line.starts_with("---")
-        || line.starts_with("diff ")
-        || line.starts_with("index ")
-    {
-        "meta"
-    } else if line.starts_with("@@") {
-        "hunk"
-    } else if line.starts_with('+') {
-        "add"
-    } else if line.starts_with('-') {
-        "del"
-    } else {
-        "ctx"
-    }
 }
 
 fn patch(
@@ -190,30 +163,17 @@ fn patch(
     };
     view.path = Some(rel.clone());
     let path = run.layout.path(rel);
-    match std::fs::read(&path) {
+    match read_head(&path, max_bytes as u64) {
         Err(e) => {
             warnings.push(format!("could not read patch {}: {e}", path.display()));
             view.note = Some(format!("the patch file {rel} could not be read: {e}"));
         }
-        Ok(bytes) => {
-            let shown = &bytes[..bytes.len().min(max_bytes)];
-            let text = String::from_utf8_lossy(shown);
-            if bytes.len() > max_bytes {
-                view.note = Some(format!(
-                    "showing the first {} of {} bytes",
-                    max_bytes,
-                    bytes.len()
-                ));
-            } else if bytes.is_empty() {
+        Ok(head) => {
+            view.note = head.head_note();
+            if head.total_bytes == 0 {
                 view.note = Some("the patch is empty".into());
             }
-            view.lines = text
-                .lines()
-                .map(|l| PatchLine {
-                    class: line_class(l),
-                    text: l.to_string(),
-                })
-                .collect();
+            view.lines = diff_lines(&head.text);
         }
     }
     view
@@ -224,6 +184,7 @@ fn candidate(
     dp: &DatapointSummary,
     c: &CandidateSummary,
     timelines: &BTreeSet<(String, String)>,
+    samples: &BTreeMap<(String, String), SampleBrief>,
     max_patch_bytes: usize,
     warnings: &mut Vec<String>,
 ) -> CandidateView {
@@ -252,24 +213,7 @@ fn candidate(
             });
         }
     }
-    let strip = c
-        .trial_results
-        .iter()
-        .map(|tr| {
-            let (class, symbol, words) = verdict(tr);
-            StripCell {
-                trial: tr.trial,
-                class,
-                symbol,
-                words: match &tr.error {
-                    Some(e) => format!("{words}: {e}"),
-                    None => words,
-                },
-                href: has_trial_page(c, tr.trial)
-                    .then(|| format!("{root}{}", trial_href(&dp.id, &c.id, tr.trial))),
-            }
-        })
-        .collect();
+    let strip = trial_strip(&dp.id, c, root);
     let trials: Vec<u32> = c.trial_results.iter().map(|t| t.trial).collect();
     let mut tests = Vec::new();
     for (i, test) in c.tests.iter().enumerate() {
@@ -346,6 +290,9 @@ fn candidate(
         solved: c.score.is_some_and(|s| s.solved),
         badges,
         strip,
+        agent_sample: samples
+            .get(&(dp.id.clone(), c.id.clone()))
+            .map(|s| s.at(root)),
         trials,
         tests,
         unweighted: c
@@ -365,6 +312,7 @@ pub(crate) fn build(
     run: &LoadedRun,
     dp: &DatapointSummary,
     timelines: &BTreeSet<(String, String)>,
+    samples: &BTreeMap<(String, String), SampleBrief>,
     max_patch_bytes: usize,
     warnings: &mut Vec<String>,
 ) -> DatapointView {
@@ -427,7 +375,7 @@ pub(crate) fn build(
         candidates: dp
             .candidates
             .iter()
-            .map(|c| candidate(run, dp, c, timelines, max_patch_bytes, warnings))
+            .map(|c| candidate(run, dp, c, timelines, samples, max_patch_bytes, warnings))
             .collect(),
     }
 }

@@ -1,7 +1,8 @@
 //! How numbers, verdicts and outcomes look in the report: two-decimal scores,
-//! whole percentages, and the CSS classes and symbols of each state.
+//! whole percentages, durations, tokens and dollars, and the CSS classes and
+//! symbols of each state.
 
-use racebench_model::Verdict;
+use racebench_model::{AgentEnd, Verdict};
 
 use crate::summary::{TestOutcome, TrialSummary};
 use crate::wilson::Interval;
@@ -90,9 +91,88 @@ pub(crate) fn outcome_words(o: TestOutcome) -> &'static str {
     }
 }
 
+/// A duration: `850 ms`, `12.3 s`, `4 min 05 s`.
+pub(crate) fn duration_ms(ms: u64) -> String {
+    match ms {
+        0..1_000 => format!("{ms} ms"),
+        1_000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        _ => format!("{} min {:02} s", ms / 60_000, (ms % 60_000) / 1000),
+    }
+}
+
+/// A count with thousands separated: `1,234,567`.
+pub(crate) fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A cost in US dollars: four decimals under a dollar, two above.
+pub(crate) fn usd(value: f64) -> String {
+    if value.abs() < 1.0 {
+        format!("${value:.4}")
+    } else {
+        format!("${value:.2}")
+    }
+}
+
+/// CSS class and words for how an agent's sample ended.
+pub(crate) fn agent_end(end: AgentEnd, exit_code: Option<i64>) -> (&'static str, String) {
+    match end {
+        AgentEnd::Exited => (
+            if exit_code == Some(0) {
+                "v-pass"
+            } else {
+                "v-fail"
+            },
+            match exit_code {
+                Some(code) => format!("the agent exited with status {code}"),
+                None => "the agent exited without a status".into(),
+            },
+        ),
+        AgentEnd::TimedOut => (
+            "v-timeout",
+            "the agent ran past its time limit and was stopped".into(),
+        ),
+        AgentEnd::SetupFailed => (
+            "v-build",
+            match exit_code {
+                Some(code) => format!("the agent's setup step failed (status {code})"),
+                None => "the agent's setup step failed".into(),
+            },
+        ),
+        AgentEnd::InfraError => (
+            "v-infra",
+            "the sandbox could not be made: not graded".into(),
+        ),
+        AgentEnd::Cancelled => (
+            "v-infra",
+            "the run was interrupted while the agent ran".into(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn agent_numbers_read_well() {
+        assert_eq!(duration_ms(850), "850 ms");
+        assert_eq!(duration_ms(12_345), "12.3 s");
+        assert_eq!(duration_ms(245_000), "4 min 05 s");
+        assert_eq!(count(0), "0");
+        assert_eq!(count(1200), "1,200");
+        assert_eq!(count(1_234_567), "1,234,567");
+        assert_eq!(usd(0.0123), "$0.0123");
+        assert_eq!(usd(12.5), "$12.50");
+    }
 
     #[test]
     fn numbers_read_well() {

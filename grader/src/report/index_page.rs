@@ -1,18 +1,51 @@
 //! The leaderboard page: candidates × datapoints with strict and lenient
-//! scores and their intervals, then each agent's pass@k and pass^k.
+//! scores and their intervals, then the agents ranked (with the tokens and
+//! cost their samples reported, when they did) and each agent's pass@k and
+//! pass^k.
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::display::{css_pct, interval, opt_score, score};
+use super::agent_page::SampleBrief;
+use super::display::{count, css_pct, interval, opt_score, score, usd};
 use super::page::{candidate_anchor, datapoint_href};
+use crate::agent_board::agent_board;
 use crate::summary::{LeaderboardCell, Summary};
+use crate::usage::UsageTotals;
 
 #[derive(Debug, Serialize)]
 pub(crate) struct IndexView {
     datapoints: Vec<DatapointCard>,
     rows: Vec<Row>,
+    board: Vec<BoardRow>,
+    /// Whether any sample reported tokens or cost (the board's usage columns).
+    board_usage: bool,
     agents: Vec<AgentView>,
     totals: Totals,
+}
+
+/// One agent in the agents' leaderboard (`leaderboard.json`'s row), with
+/// the usage its samples reported.
+#[derive(Debug, Serialize)]
+struct BoardRow {
+    rank: u32,
+    agent: String,
+    datapoints: u32,
+    samples: u32,
+    solved: u32,
+    inconclusive: u32,
+    strict: String,
+    strict_se: Option<String>,
+    lenient: String,
+    lenient_se: Option<String>,
+    pass_at_1: String,
+    /// `2 of 4` samples that reported a usage.
+    reported: String,
+    input_tokens: String,
+    output_tokens: String,
+    cost: String,
+    cost_per_sample: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -135,7 +168,49 @@ fn cell(c: Option<&LeaderboardCell>, candidate: &str) -> Cell {
     }
 }
 
-pub(crate) fn build(summary: &Summary) -> IndexView {
+fn board(summary: &Summary, samples: &BTreeMap<(String, String), SampleBrief>) -> Vec<BoardRow> {
+    let mut usage: BTreeMap<&str, UsageTotals> = BTreeMap::new();
+    for brief in samples.values() {
+        if let Some(u) = &brief.raw_usage {
+            usage.entry(brief.agent.as_str()).or_default().add(u);
+        }
+    }
+    let dash = || "–".to_string();
+    agent_board(summary)
+        .agents
+        .into_iter()
+        .map(|a| {
+            let u = usage.get(a.agent.as_str()).copied().unwrap_or_default();
+            BoardRow {
+                rank: a.rank,
+                datapoints: a.datapoints,
+                samples: a.samples,
+                solved: a.solved,
+                inconclusive: a.inconclusive,
+                strict: opt_score(a.mean_strict),
+                strict_se: a.se_strict.map(score),
+                lenient: opt_score(a.mean_lenient),
+                lenient_se: a.se_lenient.map(score),
+                pass_at_1: a
+                    .pass_at_k
+                    .iter()
+                    .find(|p| p.k == 1)
+                    .map_or_else(dash, |p| score(p.pass_at_k)),
+                reported: format!("{} of {}", u.samples, a.samples + a.inconclusive),
+                input_tokens: u.input_tokens.map_or_else(dash, count),
+                output_tokens: u.output_tokens.map_or_else(dash, count),
+                cost: u.cost_usd.map_or_else(dash, usd),
+                cost_per_sample: u.cost_per_sample().map_or_else(dash, usd),
+                agent: a.agent,
+            }
+        })
+        .collect()
+}
+
+pub(crate) fn build(
+    summary: &Summary,
+    samples: &BTreeMap<(String, String), SampleBrief>,
+) -> IndexView {
     let mut totals = Totals::default();
     for dp in &summary.datapoints {
         for c in &dp.candidates {
@@ -226,6 +301,8 @@ pub(crate) fn build(summary: &Summary) -> IndexView {
             })
             .collect(),
         rows,
+        board: board(summary, samples),
+        board_usage: samples.values().any(|s| s.raw_usage.is_some()),
         agents,
         totals,
     }

@@ -9,10 +9,12 @@ pub struct ReportOptions {
     pub out: PathBuf,
     /// A folder whose templates replace the embedded ones, file by file.
     pub templates_dir: Option<PathBuf>,
-    /// How much of the end of each log a trial page shows.
+    /// How much of the end of each log a trial or agent page shows.
     pub max_log_bytes: usize,
-    /// How much of a patch a datapoint page shows.
+    /// How much of a patch a datapoint page (and of a diff an agent page) shows.
     pub max_patch_bytes: usize,
+    /// How much of the end of a sandbox's events file an agent page draws.
+    pub max_events_bytes: usize,
 }
 
 impl ReportOptions {
@@ -22,6 +24,7 @@ impl ReportOptions {
             templates_dir: None,
             max_log_bytes: 64 * 1024,
             max_patch_bytes: 256 * 1024,
+            max_events_bytes: 1024 * 1024,
         }
     }
 }

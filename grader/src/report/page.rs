@@ -70,3 +70,7 @@ pub(crate) fn trial_href(datapoint: &str, candidate: &str, trial: u32) -> String
 pub(crate) fn timeline_href(datapoint: &str, candidate: &str) -> String {
     format!("timelines/{datapoint}/{candidate}.html")
 }
+
+pub(crate) fn agent_href(datapoint: &str, candidate: &str) -> String {
+    format!("agents/{datapoint}/{candidate}.html")
+}

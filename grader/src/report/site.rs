@@ -1,17 +1,23 @@
-//! Writing the whole site: timelines first (pages link to them), then the
-//! failing trials, the datapoint pages, the leaderboard and `summary.json`.
+//! Writing the whole site: timelines and agent samples first (pages link to
+//! them), then the failing trials, the datapoint pages, the leaderboard and
+//! `summary.json`. Each agent sample's files are read just before its page
+//! is rendered and dropped after, so a run of many samples stays small.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use super::agent_page::{self, SampleBrief};
 use super::datapoint_page::{self, has_trial_page};
 use super::error::ReportError;
 use super::index_page;
 use super::options::{ReportFiles, ReportOptions};
-use super::page::{datapoint_href, timeline_href, trial_href, NavLink, Page, RunHeader};
+use super::page::{
+    agent_href, datapoint_href, timeline_href, trial_href, NavLink, Page, RunHeader,
+};
 use super::templates::Templates;
 use super::timeline_page;
 use super::trial_page;
+use crate::agent_sample::{load_agent_sample, SampleLimits};
 use crate::load::LoadedRun;
 use crate::summary::Summary;
 
@@ -108,8 +114,52 @@ pub fn write(
         }
     }
 
+    let limits = SampleLimits {
+        log_bytes: options.max_log_bytes as u64,
+        diff_bytes: options.max_patch_bytes as u64,
+        events_bytes: options.max_events_bytes as u64,
+    };
+    let mut samples: BTreeMap<(String, String), SampleBrief> = BTreeMap::new();
+    for dp in &summary.datapoints {
+        for c in dp.candidates.iter().filter(|c| c.agent.is_some()) {
+            let sample = match load_agent_sample(run, &dp.id, &c.id, &limits) {
+                Ok(Some(sample)) => sample,
+                Ok(None) => continue,
+                Err(e) => {
+                    let mut message = e.to_string();
+                    if let Some(source) = std::error::Error::source(&e) {
+                        message = format!("{message}: {source}");
+                    }
+                    warnings.push(format!(
+                        "could not show the agent sample {}/{}: {message}",
+                        dp.id, c.id
+                    ));
+                    continue;
+                }
+            };
+            warnings.extend(sample.problems.iter().cloned());
+            let rel = agent_href(&dp.id, &c.id);
+            let html = templates.render(
+                "agent.html",
+                &rel,
+                &chrome.page(
+                    format!("Agent sample · {} · {}", dp.id, c.id),
+                    "../../",
+                    &dp.id,
+                    agent_page::build(&dp.id, c, &sample),
+                ),
+            )?;
+            put(&mut files, out.join(&rel), &html)?;
+            samples.insert(
+                (dp.id.clone(), c.id.clone()),
+                agent_page::brief(&dp.id, &sample),
+            );
+        }
+    }
+
     for dp in &summary.datapoints {
         for c in &dp.candidates {
+            let sample = samples.get(&(dp.id.clone(), c.id.clone()));
             for t in c
                 .trial_results
                 .iter()
@@ -121,7 +171,10 @@ pub fn write(
                     &dp.id,
                     c,
                     t,
-                    has_timeline,
+                    trial_page::Related {
+                        has_timeline,
+                        sample,
+                    },
                     options.max_log_bytes,
                     &mut warnings,
                 );
@@ -139,8 +192,14 @@ pub fn write(
                 put(&mut files, out.join(&rel), &html)?;
             }
         }
-        let view =
-            datapoint_page::build(run, dp, &timelines, options.max_patch_bytes, &mut warnings);
+        let view = datapoint_page::build(
+            run,
+            dp,
+            &timelines,
+            &samples,
+            options.max_patch_bytes,
+            &mut warnings,
+        );
         let rel = datapoint_href(&dp.id);
         let html = templates.render(
             "datapoint.html",
@@ -153,7 +212,12 @@ pub fn write(
     let html = templates.render(
         "index.html",
         "index.html",
-        &chrome.page("Leaderboard".into(), "", "", index_page::build(summary)),
+        &chrome.page(
+            "Leaderboard".into(),
+            "",
+            "",
+            index_page::build(summary, &samples),
+        ),
     )?;
     let index = files.index.clone();
     put(&mut files, index, &html)?;

@@ -9,16 +9,17 @@ use tera::{Context, Tera};
 use super::error::ReportError;
 
 /// Every template file the report uses; a templates folder may hold any of them.
-pub const TEMPLATE_NAMES: [&str; 6] = [
+pub const TEMPLATE_NAMES: [&str; 7] = [
     "base.html",
     "index.html",
     "datapoint.html",
     "trial.html",
     "timeline.html",
+    "agent.html",
     "style.css",
 ];
 
-const EMBEDDED: [(&str, &str); 6] = [
+const EMBEDDED: [(&str, &str); 7] = [
     ("base.html", include_str!("../../../templates/base.html")),
     ("index.html", include_str!("../../../templates/index.html")),
     (
@@ -30,6 +31,7 @@ const EMBEDDED: [(&str, &str); 6] = [
         "timeline.html",
         include_str!("../../../templates/timeline.html"),
     ),
+    ("agent.html", include_str!("../../../templates/agent.html")),
     ("style.css", include_str!("../../../templates/style.css")),
 ];
 

@@ -1,11 +1,13 @@
 //! A failing trial's page: why it failed (verdict, error, the tests that did
 //! not pass with their messages) and the end of each of its logs, read from
-//! the run folder and shown as escaped text.
+//! the run folder up to a cap and shown as escaped text.
 
 use serde::Serialize;
 
+use super::agent_page::SampleBrief;
 use super::display::{outcome, outcome_words, verdict};
 use super::page::{candidate_anchor, datapoint_href, timeline_href};
+use crate::excerpt::read_tail;
 use crate::load::LoadedRun;
 use crate::summary::{CandidateSummary, TrialSummary};
 
@@ -22,6 +24,8 @@ pub(crate) struct TrialView {
     error: Option<String>,
     back: String,
     timeline: Option<String>,
+    /// The page of the agent sample whose diff this trial verified.
+    sample: Option<String>,
     exit_code: Option<i64>,
     failing: Vec<FailingTest>,
     inconsistencies: Vec<String>,
@@ -47,21 +51,13 @@ struct LogView {
     note: Option<String>,
 }
 
-/// The last `max` bytes of a log, starting at a line boundary, and a note when cut.
-fn tail(bytes: &[u8], max: usize) -> (String, Option<String>) {
-    if bytes.len() <= max {
-        return (String::from_utf8_lossy(bytes).into_owned(), None);
-    }
-    let cut = &bytes[bytes.len() - max..];
-    let start = cut.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
-    (
-        String::from_utf8_lossy(&cut[start..]).into_owned(),
-        Some(format!(
-            "showing the last {} of {} bytes",
-            cut.len() - start,
-            bytes.len()
-        )),
-    )
+/// The pages a trial's page links to besides its datapoint's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Related<'a> {
+    /// Its candidate has a timeline page.
+    pub has_timeline: bool,
+    /// The agent sample whose diff it verified.
+    pub sample: Option<&'a SampleBrief>,
 }
 
 pub(crate) fn build(
@@ -69,7 +65,7 @@ pub(crate) fn build(
     datapoint: &str,
     c: &CandidateSummary,
     t: &TrialSummary,
-    has_timeline: bool,
+    related: Related<'_>,
     max_log_bytes: usize,
     warnings: &mut Vec<String>,
 ) -> TrialView {
@@ -100,8 +96,11 @@ pub(crate) fn build(
     if let Some(r) = record {
         for (name, rel) in &r.logs {
             let path = run.layout.path(rel);
-            let (text, note) = match std::fs::read(&path) {
-                Ok(bytes) => tail(&bytes, max_log_bytes),
+            let (text, note) = match read_tail(&path, max_log_bytes as u64) {
+                Ok(tail) => {
+                    let note = tail.tail_note();
+                    (tail.text, note)
+                }
                 Err(e) => {
                     warnings.push(format!("could not read log {}: {e}", path.display()));
                     (String::new(), Some(format!("could not be read: {e}")))
@@ -143,7 +142,10 @@ pub(crate) fn build(
             datapoint_href(datapoint),
             candidate_anchor(&c.id)
         ),
-        timeline: has_timeline.then(|| format!("{root}{}", timeline_href(datapoint, &c.id))),
+        timeline: related
+            .has_timeline
+            .then(|| format!("{root}{}", timeline_href(datapoint, &c.id))),
+        sample: related.sample.map(|s| s.at(root).href),
         exit_code: record.and_then(|r| r.exit_code),
         failing,
         inconsistencies: record
@@ -154,18 +156,5 @@ pub(crate) fn build(
             .collect(),
         timings,
         logs,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::tail;
-
-    #[test]
-    fn long_logs_keep_their_last_whole_lines() {
-        let (text, note) = tail(b"first line\nsecond line\nthird\n", 12);
-        assert_eq!(text, "third\n");
-        assert_eq!(note.unwrap(), "showing the last 6 of 29 bytes");
-        assert_eq!(tail(b"short", 12), ("short".to_string(), None));
     }
 }

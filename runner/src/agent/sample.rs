@@ -2,7 +2,8 @@
 //! wall-clock limit, every process of the agent stopped, the diff taken, and
 //! the sample's files written to the results folder (`agents/<datapoint>/
 //! <candidate>/`: `agent.json`, `agent.log`, `setup.log`, `fix.diff`,
-//! `out/`). Whatever happens, the outcome is an [`AgentRecord`].
+//! `out/`, `sandbox/<events file>`). Whatever happens, the outcome is an
+//! [`AgentRecord`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -81,6 +82,7 @@ pub async fn run_sample(
         notes: Vec::new(),
         outputs: Vec::new(),
         usage: None,
+        events: None,
         error: None,
     };
     let mut diff = String::new();
@@ -141,6 +143,9 @@ async fn sample_steps(
                 ));
             }
             record.usage = read_usage(&plan.dir.join("out/usage.json"));
+        }
+        if let (Some((tar, cut)), Some(events)) = (finished.events, &dp.spec.events) {
+            record.events = keep_events(&tar, cut, &plan.dir, events, &mut record.notes)?;
         }
         Ok::<(), String>(())
     }
@@ -305,6 +310,40 @@ fn sandbox_spec(plan: &SamplePlan) -> Result<SandboxSpec, String> {
     })
 }
 
+/// The folder of a sample's folder that keeps the sandbox's events file.
+const SANDBOX_EVENTS_FOLDER: &str = "sandbox";
+
+/// Writes the sandbox's events file (`events`, as a tar of one file) to
+/// [`SANDBOX_EVENTS_FOLDER`] of the sample's folder and returns its path
+/// there; none when it was cut at the cap (noted) or is not a file.
+fn keep_events(
+    tar: &[u8],
+    cut: bool,
+    dir: &Path,
+    events: &str,
+    notes: &mut Vec<String>,
+) -> Result<Option<String>, String> {
+    let limit = crate::sandbox::EVENTS_LIMIT;
+    if cut {
+        notes.push(format!(
+            "the sandbox's events file passed {} MiB; it was not kept",
+            limit / 1024 / 1024
+        ));
+        return Ok(None);
+    }
+    let done = archive::extract(tar, &dir.join(SANDBOX_EVENTS_FOLDER), limit as u64, false)
+        .map_err(|e| format!("failed to write the sandbox's events file: {e}"))?;
+    let name = Path::new(events)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(done
+        .written
+        .iter()
+        .find(|w| **w == name)
+        .map(|w| format!("{SANDBOX_EVENTS_FOLDER}/{w}")))
+}
+
 fn read_usage(path: &Path) -> Option<AgentUsage> {
     let text = std::fs::read_to_string(path).ok()?;
     serde_json::from_str(&text).ok()
@@ -334,4 +373,61 @@ fn chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(name: &str, data: &[u8]) -> Vec<u8> {
+        let mut set = FileSet::new();
+        set.add(name, data.to_vec(), 0o644);
+        set.to_tar().unwrap()
+    }
+
+    #[test]
+    fn the_sandbox_events_file_is_kept_beside_the_record() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut notes = Vec::new();
+        let tar = tar_of("events.jsonl", b"{\"at_us\": 1}\n");
+        let kept = keep_events(
+            &tar,
+            false,
+            tmp.path(),
+            "/racebench/out/events.jsonl",
+            &mut notes,
+        );
+        assert_eq!(kept.unwrap().as_deref(), Some("sandbox/events.jsonl"));
+        assert_eq!(
+            std::fs::read(tmp.path().join("sandbox/events.jsonl")).unwrap(),
+            b"{\"at_us\": 1}\n"
+        );
+        assert!(notes.is_empty(), "{notes:?}");
+    }
+
+    #[test]
+    fn an_events_file_cut_at_the_cap_is_noted_not_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut notes = Vec::new();
+        let tar = tar_of("events.jsonl", b"{}\n");
+        let kept = keep_events(
+            &tar,
+            true,
+            tmp.path(),
+            "/racebench/out/events.jsonl",
+            &mut notes,
+        );
+        assert_eq!(kept.unwrap(), None);
+        assert!(notes[0].contains("was not kept"), "{notes:?}");
+        // An agent that made the events path a folder leaves no events file.
+        let tar = tar_of("events.jsonl/inner", b"{}\n");
+        let kept = keep_events(
+            &tar,
+            false,
+            tmp.path(),
+            "/racebench/out/events.jsonl",
+            &mut notes,
+        );
+        assert_eq!(kept.unwrap(), None);
+    }
 }

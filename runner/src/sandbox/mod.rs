@@ -14,7 +14,7 @@ mod tree;
 pub use attach::{exec_in, WORKSPACE_LABEL};
 pub use diff::{diff_trees, TreeDiff, MAX_FILE_BYTES};
 pub use error::SandboxError;
-pub use finish::{Finished, OUTPUTS_LIMIT};
+pub use finish::{Finished, EVENTS_LIMIT, OUTPUTS_LIMIT};
 pub use spec::{
     AgentNetwork, SandboxSpec, AGENT_DIR, AGENT_OUT, BIN_DIR, OUT_DIR, PROMPT_PATH, TOOLS_DIR,
 };

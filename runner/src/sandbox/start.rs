@@ -47,6 +47,8 @@ pub struct Sandbox {
     pub(super) pod: Pod,
     pub(super) name: String,
     pub(super) workspace: String,
+    /// The datapoint's events file, if it declares one.
+    pub(super) events: Option<String>,
     pub(super) pristine: Tree,
     pub timings: SandboxTimings,
 }
@@ -97,6 +99,7 @@ impl Sandbox {
             pod,
             name: spec.name.clone(),
             workspace: dp.workspace.path.clone(),
+            events: dp.events.clone(),
             pristine: Tree::default(),
             timings: SandboxTimings {
                 container,
