@@ -12,6 +12,7 @@ import random
 import re
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -24,6 +25,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 BIN = "/work/bin/inventory-consumer"
 RACE_BIN = "/work/bin/inventory-consumer-race"
+WORKSPACE = os.environ.get("RACEBENCH_WORKSPACE", "/work/src")
 OUT = os.environ.get("RACEBENCH_OUT", "/racebench/out")
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092")
 TOPIC_PREFIX = os.environ.get("RACEBENCH_TOPIC_PREFIX", "local-")
@@ -215,10 +217,27 @@ def inspect_process(pid):
     return json.loads(out)
 
 
+def go_files(race):
+    """The Go files of the work tree a build compiles, with or without -race."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/tmp", "GO111MODULE": "off",
+           "GOPATH": "/usr/share/gocode", "GOFLAGS": "-buildvcs=false", "CGO_ENABLED": "1",
+           "GOCACHE": tempfile.mkdtemp(prefix="golist-")}  # root's own, fresh
+    cmd = ["go", "list", "-f", "{{range .GoFiles}}{{.}}\n{{end}}{{range .CgoFiles}}{{.}}\n{{end}}"]
+    cmd += (["-race"] if race else []) + ["."]
+    res = subprocess.run(cmd, cwd=WORKSPACE, env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, f"go list{' -race' if race else ''} failed: {res.stderr}"
+    return sorted(line for line in res.stdout.splitlines() if line)
+
+
 def check_race_build(replica):
     """The running service is the race-detector build (the file the build wrote,
-    built with -race), reporting to the log the test opened, with the GORACE
-    the test gave it."""
+    built with -race, from the same files as the production build: no build
+    constraint shows the detector other code than the one that runs), reporting
+    to the log the test opened, with the GORACE the test gave it."""
+    plain, raced = go_files(race=False), go_files(race=True)
+    assert plain == raced, \
+        f"the race build compiles other files than the service: {sorted(set(plain) ^ set(raced))}; " \
+        "the race detector must see the code that runs in production"
     race_exe = os.path.realpath(RACE_BIN)
     st = os.stat(race_exe)
     info = subprocess.run(["go", "version", "-m", race_exe], capture_output=True, text=True, timeout=30)
