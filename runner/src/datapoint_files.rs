@@ -7,9 +7,17 @@ use racebench_model::Datapoint;
 use crate::archive::FileSet;
 
 /// Top-level entries of a datapoint folder never sent to the image build:
-/// the solutions, and files that change without changing the image (so a
-/// README rewritten by `validate --write-rates` does not force a rebuild).
-pub const NOT_IN_IMAGE: &[&str] = &["solutions", "README.md", "prompt.md", "datapoint.toml"];
+/// the solutions, the visible tools (copied into sandboxes when they start,
+/// never part of a trial), and files that change without changing the image
+/// (so a README rewritten by `validate --write-rates` does not force a
+/// rebuild).
+pub const NOT_IN_IMAGE: &[&str] = &[
+    "solutions",
+    "tools",
+    "README.md",
+    "prompt.md",
+    "datapoint.toml",
+];
 
 /// Every file of a datapoint folder.
 #[derive(Debug, Clone)]
