@@ -65,7 +65,7 @@ impl EngineError {
 
 /// Renders a bollard error as a short lowercase sentence (status code first when
 /// the engine answered).
-fn describe(err: &bollard::errors::Error) -> String {
+pub(crate) fn describe(err: &bollard::errors::Error) -> String {
     use bollard::errors::Error as E;
     match err {
         E::DockerResponseServerError {

@@ -1,0 +1,22 @@
+//! Pods on a Docker swarm: a connection to a manager, the nodes it knows, one
+//! swarm service per container of a pod placed on a node the caller picks, the
+//! pod's internal overlay network, waiting for a task to finish (or its node to
+//! be lost), its logs, and removal by label. See `docs/cluster.md`.
+
+mod cleanup;
+mod error;
+mod job;
+mod logs;
+mod manager;
+mod network;
+mod node;
+mod outcome;
+
+pub use cleanup::{Leftovers, Removed};
+pub use error::ClusterError;
+pub use job::{Job, JobLimits, JobSpec};
+pub use logs::JobLogs;
+pub use manager::Manager;
+pub use network::PodNetwork;
+pub use node::{Availability, NodeHealth, NodeInfo};
+pub use outcome::{classify, JobOutcome, Progress, TaskState, TaskView, WaitLimits};
