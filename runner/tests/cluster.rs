@@ -292,3 +292,89 @@ fn a_pod_runs_on_one_node_of_a_swarm_a_lost_node_is_reported_and_nothing_is_left
         "registry CA left"
     );
 }
+
+/// `up` killed half-way (SIGKILL, so its own undo cannot run) leaves daemons,
+/// namespaces, links and a rule behind; `down` must remove exactly those, and
+/// a second `down` must find nothing to do.
+#[test]
+fn down_after_an_up_killed_half_way_leaves_nothing() {
+    if let Some(reason) = cannot_run() {
+        eprintln!("SKIPPED: the test swarm cannot run here: {reason}");
+        return;
+    }
+    let (name, net, port) = ("rbhalf", "10.213.8", "5022");
+    let state = std::env::temp_dir().join(format!("{name}-state"));
+    let run = |args: &[&str]| {
+        Command::new("bash")
+            .arg(script())
+            .args(args)
+            .env("RBSWARM_NAME", name)
+            .env("RBSWARM_NET", net)
+            .env("RBSWARM_STATE", &state)
+            .env("RBSWARM_PORT", port)
+            .output()
+            .expect("run testswarm")
+    };
+    assert!(run(&["down"]).status.success());
+    let mut up = Command::new("bash")
+        .arg(script())
+        .args(["up", "3"])
+        .env("RBSWARM_NAME", name)
+        .env("RBSWARM_NET", net)
+        .env("RBSWARM_STATE", &state)
+        .env("RBSWARM_PORT", port)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start testswarm up");
+    let made = state.join("made");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&made)
+        .unwrap_or_default()
+        .contains("pid dockerd-n2")
+    {
+        assert!(Instant::now() < deadline, "up never got to node 2");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    up.kill().expect("kill up");
+    up.wait().unwrap();
+    let record = std::fs::read_to_string(&made).unwrap();
+    assert!(record.contains("iptables FORWARD"), "{record}");
+
+    let down = run(&["down"]);
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    let again = run(&["down"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("nothing recorded"));
+
+    assert!(!state.exists(), "state dir left");
+    let links = Command::new("ip").args(["-br", "link"]).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&links.stdout).contains(name),
+        "links left"
+    );
+    let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&netns.stdout).contains(name),
+        "netns left"
+    );
+    let rules = Command::new("iptables")
+        .args(["-S", "FORWARD"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&rules.stdout).contains(&format!("testswarm:{name}")),
+        "rule left"
+    );
+    let procs = Command::new("pgrep")
+        .args(["-f", &format!("{}/", state.display())])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&procs.stdout).trim().is_empty(),
+        "processes left"
+    );
+}
