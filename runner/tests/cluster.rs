@@ -2,7 +2,8 @@
 //! against a real three-node swarm that `tests/cluster/testswarm` makes on this
 //! machine (dockerd per network namespace, a registry on the host bridge):
 //! a two-container pod pinned to one node talks over its internal overlay and
-//! nothing else, a failing job reports its exit code, a node killed under a
+//! nothing else, a root-only secret reaches a root job whole and not a job as
+//! the candidate's uid, a failing job reports its exit code, a node killed under a
 //! running job is reported lost, removal by label leaves nothing, and the
 //! harness takes down everything it made.
 //!
@@ -16,8 +17,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use racebench_runner::cluster::{
-    JobLimits, JobOutcome, JobSpec, Manager, NodeHealth, NodeInfo, WaitLimits,
+    InputKind, InputMount, JobLimits, JobOutcome, JobSpec, Manager, NodeHealth, NodeInfo,
+    WaitLimits,
 };
+use sha2::{Digest, Sha256};
 
 /// This test's swarm: its own names, subnet and state dir, so it never meets
 /// a swarm someone made by hand with the default settings.
@@ -147,6 +150,7 @@ fn job(
         capabilities: Some(vec![]),
         user: None,
         stop_grace: Duration::from_secs(1),
+        inputs: Vec::new(),
     }
 }
 
@@ -223,6 +227,36 @@ fn a_pod_runs_on_one_node_of_a_swarm_a_lost_node_is_reported_and_nothing_is_left
         let main_task = manager.task(&main).await.unwrap().expect("main has a task");
         assert_eq!((svc_task.node_id.as_str(), main_task.node_id.as_str()), (n2.id.as_str(), n2.id.as_str()));
 
+        // Inputs: a secret only root can read, a config anyone can.
+        let tests: Vec<u8> = (0..300_000u32).map(|i| (i * 7919 % 251) as u8).collect();
+        let tests_sha = hex::encode(Sha256::digest(&tests));
+        let secret = manager.create_input(InputKind::Secret, &format!("{run}-tests"), &tests, &labels).await.unwrap();
+        let config = manager.create_input(InputKind::Config, &format!("{run}-patch"), b"--- a/x\n+++ b/x\n", &labels).await.unwrap();
+        let mounts = vec![
+            InputMount { input: secret.clone(), target: "tests.tar".into(), uid: 0, gid: 0, mode: 0o400 },
+            InputMount { input: config.clone(), target: "/racebench/in/patch.diff".into(), uid: 0, gid: 0, mode: 0o444 },
+        ];
+        let mut verifier = job(&format!("{run}-verifier"), &image, &n3, &labels,
+            "sha256sum /run/secrets/tests.tar; cat /racebench/in/patch.diff");
+        verifier.inputs = mounts.clone();
+        let mut candidate = job(&format!("{run}-candidate"), &image, &n3, &labels,
+            "cat /run/secrets/tests.tar >/dev/null && echo read-the-tests; cat /racebench/in/patch.diff");
+        candidate.inputs = mounts;
+        candidate.user = Some("1500:1500".into());
+        let verifier = manager.create_job(&verifier).await.unwrap();
+        let candidate = manager.create_job(&candidate).await.unwrap();
+        assert_eq!(manager.wait(&verifier, LIMITS).await.unwrap(), JobOutcome::Completed);
+        let out = manager.job_logs(&verifier, 1 << 20).await.unwrap();
+        let out = String::from_utf8_lossy(&out.stdout);
+        assert!(out.starts_with(&tests_sha), "the secret arrives whole: {out} (want {tests_sha})");
+        assert!(out.contains("+++ b/x"), "{out}");
+        manager.wait(&candidate, LIMITS).await.unwrap();
+        let out = manager.job_logs(&candidate, 1 << 20).await.unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!stdout.contains("read-the-tests"), "uid 1500 read the root-only secret: {stdout}");
+        assert!(stderr.contains("Permission denied"), "{stderr}");
+        assert!(stdout.contains("+++ b/x"), "the config is readable: {stdout}");
+
         // A job that fails says how.
         let failing = manager
             .create_job(&job(&format!("{run}-fail"), &image, &n3, &labels, "echo bye >&2; exit 3"))
@@ -252,9 +286,16 @@ fn a_pod_runs_on_one_node_of_a_swarm_a_lost_node_is_reported_and_nothing_is_left
         // Removal by label takes every service and the network.
         let removed = manager.remove_labelled(&label, Duration::from_secs(30)).await.unwrap();
         eprintln!("removed {removed:?}");
-        assert_eq!((removed.services, removed.networks), (4, 1), "{removed:?}");
+        assert_eq!(
+            (removed.services, removed.networks, removed.secrets, removed.configs),
+            (6, 1, 1, 1),
+            "{removed:?}"
+        );
         let left = manager.leftovers(&label).await.unwrap();
-        assert!(left.services.is_empty() && left.networks.is_empty(), "{left:?}");
+        assert!(
+            left.services.is_empty() && left.networks.is_empty() && left.secrets.is_empty() && left.configs.is_empty(),
+            "{left:?}"
+        );
         // Node 2's containers are gone too (the dead node 3 keeps its own until it returns).
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

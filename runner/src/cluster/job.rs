@@ -18,6 +18,7 @@ use bollard::models::{
 };
 
 use super::error::ClusterError;
+use super::input::InputMount;
 use super::manager::Manager;
 
 /// Resource limits of one container, also reserved on its node.
@@ -50,6 +51,8 @@ pub struct JobSpec {
     pub user: Option<String>,
     /// Between SIGTERM and SIGKILL when the task is stopped.
     pub stop_grace: Duration,
+    /// Secrets and configs mounted into the container.
+    pub inputs: Vec<InputMount>,
 }
 
 /// A created job: the service and where it was pinned.
@@ -78,6 +81,18 @@ impl JobSpec {
             stop_grace_period: Some(self.stop_grace.as_nanos() as i64),
             capability_add,
             capability_drop,
+            secrets: Some(
+                self.inputs
+                    .iter()
+                    .filter_map(InputMount::secret_ref)
+                    .collect(),
+            ),
+            configs: Some(
+                self.inputs
+                    .iter()
+                    .filter_map(InputMount::config_ref)
+                    .collect(),
+            ),
             ..Default::default()
         };
         let task = TaskSpec {
@@ -189,6 +204,7 @@ mod tests {
             capabilities: Some(vec!["CHOWN".into()]),
             user: None,
             stop_grace: Duration::from_secs(2),
+            inputs: Vec::new(),
         }
     }
 

@@ -1,10 +1,12 @@
 //! Pods on a Docker swarm: a connection to a manager, the nodes it knows, one
 //! swarm service per container of a pod placed on a node the caller picks, the
 //! pod's internal overlay network, waiting for a task to finish (or its node to
-//! be lost), its logs, and removal by label. See `docs/cluster.md`.
+//! be lost), secrets and configs handed to it, its logs, and removal by
+//! label. See `docs/cluster.md`.
 
 mod cleanup;
 mod error;
+mod input;
 mod job;
 mod logs;
 mod manager;
@@ -14,6 +16,7 @@ mod outcome;
 
 pub use cleanup::{Leftovers, Removed};
 pub use error::ClusterError;
+pub use input::{Input, InputKind, InputMount, MAX_INPUT_BYTES};
 pub use job::{Job, JobLimits, JobSpec};
 pub use logs::JobLogs;
 pub use manager::Manager;
