@@ -17,8 +17,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use racebench_runner::cluster::{
-    InputKind, InputMount, JobLimits, JobOutcome, JobSpec, Manager, NodeHealth, NodeInfo,
-    WaitLimits,
+    InputKind, InputMount, JobLimits, JobOutcome, JobSpec, LabelGuard, Manager, NodeHealth,
+    NodeInfo, WaitLimits,
 };
 use sha2::{Digest, Sha256};
 
@@ -256,6 +256,21 @@ fn a_pod_runs_on_one_node_of_a_swarm_a_lost_node_is_reported_and_nothing_is_left
         assert!(!stdout.contains("read-the-tests"), "uid 1500 read the root-only secret: {stdout}");
         assert!(stderr.contains("Permission denied"), "{stderr}");
         assert!(stdout.contains("+++ b/x"), "the config is readable: {stdout}");
+
+        // A pod's guard dropped without remove() still takes its objects away.
+        let pod_label = format!("org.racebench.pod={run}-guarded");
+        {
+            let _guard = LabelGuard::new(&manager, pod_label.clone());
+            let mut pod_labels = labels.clone();
+            pod_labels.insert("org.racebench.pod".into(), format!("{run}-guarded"));
+            let net = manager.create_pod_network(&format!("{run}-guarded-net"), &pod_labels).await.unwrap();
+            let mut idle = job(&format!("{run}-guarded"), &image, &n2, &pod_labels, "sleep 600");
+            idle.network = Some((net.name, vec![]));
+            let idle = manager.create_job(&idle).await.unwrap();
+            manager.wait_running(&idle, LIMITS).await.unwrap().expect("guarded job running");
+        }
+        let left = manager.leftovers(&pod_label).await.unwrap();
+        assert!(left.services.is_empty() && left.networks.is_empty(), "a dropped guard left {left:?}");
 
         // A job that fails says how.
         let failing = manager

@@ -6,6 +6,7 @@
 
 mod cleanup;
 mod error;
+mod guard;
 mod input;
 mod job;
 mod logs;
@@ -16,6 +17,7 @@ mod outcome;
 
 pub use cleanup::{Leftovers, Removed};
 pub use error::ClusterError;
+pub use guard::LabelGuard;
 pub use input::{Input, InputKind, InputMount, MAX_INPUT_BYTES};
 pub use job::{Job, JobLimits, JobSpec};
 pub use logs::JobLogs;
