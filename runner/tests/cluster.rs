@@ -11,14 +11,14 @@
 //! `docker-registry` and `busybox-static` from Debian (`.ci/run` installs them).
 //! Run: `cargo test -p racebench-runner --test cluster -- --nocapture`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use racebench_runner::cluster::{
-    InputKind, InputMount, JobLimits, JobOutcome, JobSpec, LabelGuard, Manager, NodeHealth,
-    NodeInfo, WaitLimits,
+    pick_node, Demand, InputKind, InputMount, JobLimits, JobOutcome, JobSpec, LabelGuard, Manager,
+    NodeHealth, NodeInfo, WaitLimits,
 };
 use sha2::{Digest, Sha256};
 
@@ -186,6 +186,11 @@ fn a_pod_runs_on_one_node_of_a_swarm_a_lost_node_is_reported_and_nothing_is_left
         let nodes = manager.nodes().await.unwrap();
         assert_eq!(nodes.len(), 3, "{nodes:?}");
         assert!(nodes.iter().all(|n| n.schedulable()), "{nodes:?}");
+        // The runner's own pick, keeping the manager free: a worker.
+        let exclude = HashSet::from([manager.node_id().to_string()]);
+        let demand = Demand { cpus: 0.5, memory_bytes: 128 << 20 };
+        let picked = pick_node(&nodes, demand, &HashMap::new(), &exclude).expect("a worker has room");
+        assert_ne!(picked.id, manager.node_id());
         let n2 = node(&nodes, &format!("{NAME}-n2")).clone();
         let n3 = node(&nodes, &format!("{NAME}-n3")).clone();
 

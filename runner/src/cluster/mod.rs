@@ -14,6 +14,7 @@ mod manager;
 mod network;
 mod node;
 mod outcome;
+mod placement;
 
 pub use cleanup::{Leftovers, Removed};
 pub use error::ClusterError;
@@ -25,3 +26,4 @@ pub use manager::Manager;
 pub use network::PodNetwork;
 pub use node::{Availability, NodeHealth, NodeInfo};
 pub use outcome::{classify, JobOutcome, Progress, TaskState, TaskView, WaitLimits};
+pub use placement::{pick_node, Demand};
