@@ -20,6 +20,7 @@ use racebench_runner::cluster::{
     pick_node, Demand, InputKind, InputMount, JobLimits, JobOutcome, JobSpec, LabelGuard, Manager,
     NodeHealth, NodeInfo, WaitLimits,
 };
+use racebench_runner::engine::Engine;
 use sha2::{Digest, Sha256};
 
 /// This test's swarm: its own names, subnet and state dir, so it never meets
@@ -182,6 +183,14 @@ fn a_pod_runs_on_one_node_of_a_swarm_a_lost_node_is_reported_and_nothing_is_left
         .build()
         .unwrap();
     rt.block_on(async {
+        // Pushed by racebench's own engine code (node 1's engine standing in
+        // for the runner's), and named by digest from then on.
+        let local = Engine::connect_to(swarm.get("RBSWARM_NODE1_HOST")).await.expect("node 1's engine");
+        let registry = swarm.get("RBSWARM_REGISTRY");
+        let pushed = local.push(&image, registry, "racebench/probe", "cluster-test").await.expect("push");
+        assert!(pushed.starts_with(&format!("{registry}/racebench/probe@sha256:")), "{pushed}");
+        let image = pushed;
+
         let manager = Manager::connect(swarm.get("RBSWARM_MANAGER")).await.expect("connect to the manager");
         let nodes = manager.nodes().await.unwrap();
         assert_eq!(nodes.len(), 3, "{nodes:?}");
