@@ -93,9 +93,9 @@ impl Manager {
 
     /// Removes everything labelled `label`. Services go first; networks,
     /// secrets and configs still in use by tasks being stopped are retried
-    /// until `settle` has passed (a task on a lost node is stopped only when
-    /// the node comes back, so its network may outlive this call: the error
-    /// says so and a later `clean` finishes the job).
+    /// until `settle` has passed, then the last refusal is returned. A task
+    /// on a lost node stays listed (and its container runs there) until the
+    /// node returns and removes it; it does not hold the network.
     pub async fn remove_labelled(
         &self,
         label: &str,
