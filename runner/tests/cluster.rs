@@ -3,7 +3,8 @@
 //! machine (dockerd per network namespace, a registry on the host bridge):
 //! a two-container pod pinned to one node talks over its internal overlay and
 //! nothing else, a root-only secret reaches a root job whole and not a job as
-//! the candidate's uid, a failing job reports its exit code, a node killed under a
+//! the candidate's uid, files come back whole as framed output through the
+//! manager's logs, a failing job reports its exit code, a node killed under a
 //! running job is reported lost, removal by label leaves nothing, and the
 //! harness takes down everything it made.
 //!
@@ -17,8 +18,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use racebench_runner::cluster::{
-    pick_node, Demand, InputKind, InputMount, JobLimits, JobOutcome, JobSpec, LabelGuard, Manager,
-    NodeHealth, NodeInfo, WaitLimits,
+    decode, pick_node, Demand, InputKind, InputMount, JobLimits, JobOutcome, JobSpec, LabelGuard,
+    Manager, NodeHealth, NodeInfo, WaitLimits, FRAMES_SH,
 };
 use racebench_runner::engine::Engine;
 use sha2::{Digest, Sha256};
@@ -271,6 +272,24 @@ fn a_pod_runs_on_one_node_of_a_swarm_a_lost_node_is_reported_and_nothing_is_left
         assert!(stderr.contains("Permission denied"), "{stderr}");
         assert!(stdout.contains("+++ b/x"), "the config is readable: {stdout}");
 
+        // Files handed back as framed output through the manager's logs, the
+        // shell side installed as a config.
+        let frames_sh = manager.create_input(InputKind::Config, &format!("{run}-frames"), FRAMES_SH.as_bytes(), &labels).await.unwrap();
+        let mut emitter = job(&format!("{run}-frames"), &image, &n2, &labels,
+            ". /racebench/bin/frames.sh; head -c 1048576 /dev/urandom > /tmp/big; echo '<testsuite/>' > /tmp/r.xml; \
+             echo noise; rbx_emit out/big /tmp/big; rbx_emit report.xml /tmp/r.xml; \
+             echo \"SUM $(sha256sum < /tmp/big | cut -d' ' -f1)\"; rbx_done");
+        emitter.inputs = vec![InputMount { input: frames_sh, target: "/racebench/bin/frames.sh".into(), uid: 0, gid: 0, mode: 0o444 }];
+        let emitter = manager.create_job(&emitter).await.unwrap();
+        assert_eq!(manager.wait(&emitter, LIMITS).await.unwrap(), JobOutcome::Completed);
+        let logs = manager.job_logs(&emitter, 8 << 20).await.unwrap();
+        let frames = decode(&logs.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&logs.stderr)));
+        let big = &frames.files["out/big"];
+        assert_eq!(big.len(), 1 << 20);
+        let sum_line = format!("SUM {}", hex::encode(Sha256::digest(big)));
+        assert!(frames.other.contains(&sum_line), "the task's own hash of the file: {:?}", frames.other);
+        assert_eq!(frames.files["report.xml"], b"<testsuite/>\n");
+
         // A pod's guard dropped without remove() still takes its objects away.
         let pod_label = format!("org.racebench.pod={run}-guarded");
         {
@@ -317,7 +336,7 @@ fn a_pod_runs_on_one_node_of_a_swarm_a_lost_node_is_reported_and_nothing_is_left
         eprintln!("removed {removed:?}");
         assert_eq!(
             (removed.services, removed.networks, removed.secrets, removed.configs),
-            (6, 1, 1, 1),
+            (7, 1, 1, 2),
             "{removed:?}"
         );
         let left = manager.leftovers(&label).await.unwrap();

@@ -6,6 +6,7 @@
 
 mod cleanup;
 mod error;
+mod frames;
 mod guard;
 mod input;
 mod job;
@@ -18,6 +19,7 @@ mod placement;
 
 pub use cleanup::{Leftovers, Removed};
 pub use error::ClusterError;
+pub use frames::{decode, FrameError, Frames, FRAMES_SH};
 pub use guard::LabelGuard;
 pub use input::{Input, InputKind, InputMount, MAX_INPUT_BYTES};
 pub use job::{Job, JobLimits, JobSpec};
