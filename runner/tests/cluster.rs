@@ -330,13 +330,22 @@ fn a_pod_runs_on_one_node_of_a_swarm_a_lost_node_is_reported_and_nothing_is_left
         assert!(outcome.is_infrastructure());
         let n3_now = manager.node(&n3.id).await.unwrap().expect("node 3 still listed");
         assert_eq!(n3_now.health, NodeHealth::Down, "{n3_now:?}");
+        // A job pinned to the dead node is lost at once, not after the start limit.
+        let late = manager
+            .create_job(&job(&format!("{run}-late"), &image, &n3, &labels, "true"))
+            .await
+            .unwrap();
+        let asked = Instant::now();
+        let outcome = manager.wait(&late, LIMITS).await.unwrap();
+        assert!(matches!(outcome, JobOutcome::Lost { .. }), "{outcome:?}");
+        assert!(asked.elapsed() < Duration::from_secs(10), "{:?}", asked.elapsed());
 
         // Removal by label takes every service and the network.
         let removed = manager.remove_labelled(&label, Duration::from_secs(30)).await.unwrap();
         eprintln!("removed {removed:?}");
         assert_eq!(
             (removed.services, removed.networks, removed.secrets, removed.configs),
-            (7, 1, 1, 2),
+            (8, 1, 1, 2),
             "{removed:?}"
         );
         let left = manager.leftovers(&label).await.unwrap();

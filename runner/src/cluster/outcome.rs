@@ -13,7 +13,7 @@ use bollard::query_parameters::ListTasksOptionsBuilder;
 use super::error::ClusterError;
 use super::job::Job;
 use super::manager::Manager;
-use super::node::{NodeHealth, NodeInfo};
+use super::node::{Availability, NodeHealth, NodeInfo};
 
 /// A task's state, as the swarm names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +91,8 @@ pub struct WaitLimits {
     pub poll: Duration,
 }
 
-/// Judges a job from its newest task and the health of that task's node.
+/// Judges a job from its newest task and the node it is on (or, not yet
+/// placed, pinned to).
 pub fn classify(task: Option<&TaskView>, node: Option<&NodeInfo>) -> Progress {
     let Some(task) = task else {
         return Progress::Waiting("no task yet".into());
@@ -117,7 +118,19 @@ pub fn classify(task: Option<&TaskView>, node: Option<&NodeInfo>) -> Progress {
         }
         TaskState::Pending | TaskState::Preparing | TaskState::Running => {}
     }
-    if let Some(node) = node.filter(|_| !task.node_id.is_empty()) {
+    // `node` is the task's node, or for a task not yet placed the node the job
+    // is pinned to: either way the only node it can run on.
+    if let Some(node) = node {
+        if task.state == TaskState::Pending && node.availability != Availability::Active {
+            return Progress::Done(JobOutcome::Lost {
+                node_id: node.id.clone(),
+                reason: format!(
+                    "node {} takes no new tasks ({:?})",
+                    node.hostname, node.availability
+                )
+                .to_lowercase(),
+            });
+        }
         if node.health != NodeHealth::Ready {
             return Progress::Done(JobOutcome::Lost {
                 node_id: node.id.clone(),
@@ -243,7 +256,6 @@ impl Manager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::node::Availability;
 
     fn task(state: TaskState, desired: &str) -> TaskView {
         TaskView {
@@ -335,6 +347,24 @@ mod tests {
         );
         assert!(
             matches!(p, Progress::Done(JobOutcome::Lost { .. })),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn a_task_pinned_to_a_node_that_is_down_or_drained_is_lost_before_it_starts() {
+        let mut pending = task(TaskState::Pending, "running");
+        pending.node_id.clear();
+        let p = classify(Some(&pending), Some(&node(NodeHealth::Down)));
+        assert!(
+            matches!(p, Progress::Done(JobOutcome::Lost { .. })),
+            "{p:?}"
+        );
+        let mut drained = node(NodeHealth::Ready);
+        drained.availability = Availability::Drain;
+        let p = classify(Some(&pending), Some(&drained));
+        assert!(
+            matches!(p, Progress::Done(JobOutcome::Lost { ref reason, .. }) if reason.contains("drain")),
             "{p:?}"
         );
     }
