@@ -18,8 +18,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use racebench_runner::cluster::{
-    decode, pick_node, Demand, InputKind, InputMount, JobLimits, JobOutcome, JobSpec, LabelGuard,
-    Manager, NodeHealth, NodeInfo, WaitLimits, FRAMES_SH,
+    decode, pick_node, Demand, HealthProbe, InputKind, InputMount, JobLimits, JobOutcome, JobSpec,
+    LabelGuard, Manager, NodeHealth, NodeInfo, WaitLimits, FRAMES_SH,
 };
 use racebench_runner::engine::Engine;
 use sha2::{Digest, Sha256};
@@ -153,6 +153,7 @@ fn job(
         user: None,
         stop_grace: Duration::from_secs(1),
         inputs: Vec::new(),
+        health: None,
     }
 }
 
@@ -216,6 +217,12 @@ fn a_pod_runs_on_one_node_of_a_swarm_a_lost_node_is_reported_and_nothing_is_left
         let mut svc = job(&format!("{run}-svc"), &image, &n2, &labels,
             "mkdir -p /www && echo hello-from-svc-$(hostname) > /www/index.html && exec httpd -f -p 8080 -h /www");
         svc.network = Some((net.name.clone(), vec!["svc".into()]));
+        // Ready only once it answers: the swarm keeps the task `starting` until then.
+        svc.health = Some(HealthProbe {
+            shell: "nc -w 1 127.0.0.1 8080 </dev/null".into(),
+            interval: Duration::from_millis(300),
+            grace: Duration::from_secs(30),
+        });
         let mut main = job(&format!("{run}-main"), &image, &n2, &labels, &format!(
             "for i in $(seq 1 40); do \
                a=$(nslookup svc 127.0.0.11 2>/dev/null | awk '/^Address/ {{print $NF}}' | grep -v :53 | head -1); \
@@ -228,6 +235,8 @@ fn a_pod_runs_on_one_node_of_a_swarm_a_lost_node_is_reported_and_nothing_is_left
         main.network = Some((net.name.clone(), vec!["trial".into()]));
         let t0 = Instant::now();
         let svc = manager.create_job(&svc).await.unwrap();
+        manager.wait_running(&svc, LIMITS).await.unwrap().expect("svc healthy");
+        eprintln!("pod service healthy after {:?}", t0.elapsed());
         let main = manager.create_job(&main).await.unwrap();
         let outcome = manager.wait(&main, LIMITS).await.unwrap();
         eprintln!("pod main finished in {:?}: {outcome:?}", t0.elapsed());

@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use bollard::models::{
-    EndpointSpec, EndpointSpecModeEnum, Limit, NetworkAttachmentConfig, ResourceObject,
-    ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec,
-    TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy,
+    EndpointSpec, EndpointSpecModeEnum, HealthConfig, Limit, NetworkAttachmentConfig,
+    ResourceObject, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec,
+    TaskSpecContainerSpec, TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy,
     TaskSpecRestartPolicyConditionEnum,
 };
 
@@ -27,6 +27,18 @@ pub struct JobLimits {
     pub cpus: f64,
     pub memory_mb: u64,
     pub pids: u64,
+}
+
+/// A readiness probe run inside the container by its engine: until it passes,
+/// the swarm keeps the task `starting`, so `running` means ready. For a pod's
+/// services this is the probe the local pod runs by `exec`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthProbe {
+    /// A shell command; exit 0 means ready.
+    pub shell: String,
+    pub interval: Duration,
+    /// How long a failing probe is forgiven after start.
+    pub grace: Duration,
 }
 
 /// What to run, where, and how it is contained.
@@ -53,6 +65,7 @@ pub struct JobSpec {
     pub stop_grace: Duration,
     /// Secrets and configs mounted into the container.
     pub inputs: Vec<InputMount>,
+    pub health: Option<HealthProbe>,
 }
 
 /// A created job: the service and where it was pinned.
@@ -205,6 +218,11 @@ mod tests {
             user: None,
             stop_grace: Duration::from_secs(2),
             inputs: Vec::new(),
+            health: Some(HealthProbe {
+                shell: "pg_isready".into(),
+                interval: Duration::from_millis(500),
+                grace: Duration::from_secs(60),
+            }),
         }
     }
 
