@@ -215,7 +215,7 @@ fn a_pod_runs_on_one_node_of_a_swarm_a_lost_node_is_reported_and_nothing_is_left
         // A pod: a service and a main container, pinned to node 2, on an internal overlay.
         let net = manager.create_pod_network(&format!("{run}-net"), &labels).await.unwrap();
         let mut svc = job(&format!("{run}-svc"), &image, &n2, &labels,
-            "mkdir -p /www && echo hello-from-svc-$(hostname) > /www/index.html && exec httpd -f -p 8080 -h /www");
+            "sleep 2; mkdir -p /www && echo hello-from-svc-$(hostname) > /www/index.html && exec httpd -f -p 8080 -h /www");
         svc.network = Some((net.name.clone(), vec!["svc".into()]));
         // Ready only once it answers: the swarm keeps the task `starting` until then.
         svc.health = Some(HealthProbe {
@@ -228,7 +228,7 @@ fn a_pod_runs_on_one_node_of_a_swarm_a_lost_node_is_reported_and_nothing_is_left
                a=$(nslookup svc 127.0.0.11 2>/dev/null | awk '/^Address/ {{print $NF}}' | grep -v :53 | head -1); \
                [ -n \"$a\" ] && r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 $a 8080 | tail -1) && [ -n \"$r\" ] && break; \
                sleep 0.25; done; \
-             echo \"got: $r\"; ip route; \
+             echo \"tries=$i got: $r\"; ip route; \
              nc -w 2 {registry_ip} {REGISTRY_PORT} </dev/null && echo registry-reachable || echo registry-unreachable; \
              nc -w 2 {manager_ip} 2377 </dev/null && echo manager-reachable || echo manager-unreachable; \
              case \"$r\" in hello-from-svc-*) exit 0;; *) exit 1;; esac"));
@@ -237,13 +237,14 @@ fn a_pod_runs_on_one_node_of_a_swarm_a_lost_node_is_reported_and_nothing_is_left
         let svc = manager.create_job(&svc).await.unwrap();
         manager.wait_running(&svc, LIMITS).await.unwrap().expect("svc healthy");
         eprintln!("pod service healthy after {:?}", t0.elapsed());
+        assert!(t0.elapsed() >= Duration::from_secs(2), "running before its probe could pass");
         let main = manager.create_job(&main).await.unwrap();
         let outcome = manager.wait(&main, LIMITS).await.unwrap();
         eprintln!("pod main finished in {:?}: {outcome:?}", t0.elapsed());
         let logs = manager.job_logs(&main, 1 << 20).await.unwrap();
         let out = String::from_utf8_lossy(&logs.stdout);
         assert_eq!(outcome, JobOutcome::Completed, "main's output:\n{out}\n{}", String::from_utf8_lossy(&logs.stderr));
-        assert!(out.contains("got: hello-from-svc-"), "{out}");
+        assert!(out.contains("tries=1 got: hello-from-svc-"), "ready before main started: {out}");
         assert!(out.contains("registry-unreachable"), "the overlay is internal: {out}");
         assert!(out.contains("manager-unreachable"), "the overlay is internal: {out}");
         assert!(!out.contains("default"), "no default route: {out}");

@@ -106,6 +106,14 @@ impl JobSpec {
                     .filter_map(InputMount::config_ref)
                     .collect(),
             ),
+            health_check: self.health.as_ref().map(|h| HealthConfig {
+                test: Some(vec!["CMD-SHELL".into(), h.shell.clone()]),
+                interval: Some(h.interval.as_nanos() as i64),
+                timeout: Some(h.interval.max(Duration::from_secs(1)).as_nanos() as i64),
+                start_period: Some(h.grace.as_nanos() as i64),
+                retries: Some(3),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let task = TaskSpec {
@@ -263,6 +271,13 @@ mod tests {
             s.endpoint_spec.unwrap().mode,
             Some(EndpointSpecModeEnum::DNSRR)
         );
+        let health = c.health_check.unwrap();
+        assert_eq!(
+            health.test,
+            Some(vec!["CMD-SHELL".to_string(), "pg_isready".to_string()])
+        );
+        assert_eq!(health.interval, Some(500_000_000));
+        assert_eq!(health.start_period, Some(60_000_000_000));
         assert_eq!(
             s.labels
                 .unwrap()
