@@ -83,6 +83,38 @@ fn cannot_run() -> Option<String> {
     None
 }
 
+/// Cgroup directories named `name` (a node's cgroup parent), under any
+/// controller (v1) or at the root (v2), and the processes still in them.
+fn cgroups_named(name: &str) -> (Vec<PathBuf>, Vec<String>) {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path().join(name))
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.push(root.join(name));
+    dirs.retain(|d| d.is_dir());
+    let mut procs = Vec::new();
+    for dir in &dirs {
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            if let Ok(text) = std::fs::read_to_string(d.join("cgroup.procs")) {
+                procs.extend(text.lines().map(|l| format!("{} in {}", l, d.display())));
+            }
+            if let Ok(rd) = std::fs::read_dir(&d) {
+                stack.extend(
+                    rd.filter_map(|e| e.ok())
+                        .map(|e| e.path())
+                        .filter(|p| p.is_dir()),
+                );
+            }
+        }
+    }
+    (dirs, procs)
+}
+
 /// The swarm; taken down when dropped, even when the test fails.
 struct Swarm {
     env: HashMap<String, String>,
@@ -246,6 +278,13 @@ fn a_pod_runs_on_one_node_of_a_swarm_a_lost_node_is_reported_and_nothing_is_left
         !Path::new(&format!("/etc/docker/certs.d/{NET}.1:{REGISTRY_PORT}")).exists(),
         "registry CA left"
     );
+    for i in 1..=3 {
+        let (dirs, procs) = cgroups_named(&format!("{NAME}-n{i}"));
+        assert!(
+            dirs.is_empty() && procs.is_empty(),
+            "node {i} left cgroups {dirs:?} with processes {procs:?}"
+        );
+    }
 }
 
 /// Pushes the probe image with racebench's own engine code (node 1's engine
@@ -546,6 +585,9 @@ async fn a_killed_node_loses_its_jobs(ctx: &Ctx) {
         .expect("long job running");
     let killed = Instant::now();
     harness_ok(&["kill", "3"]);
+    // Dead means its containers too (they would outlive a SIGKILLed shim).
+    let (_, procs) = cgroups_named(&format!("{NAME}-n3"));
+    assert!(procs.is_empty(), "node 3's containers still run: {procs:?}");
     let outcome = m.wait(&long, LIMITS).await.unwrap();
     eprintln!(
         "node 3 killed; the manager reported the job lost after {:?}: {outcome:?}",
