@@ -13,8 +13,9 @@ use bollard::models::{
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
     DownloadFromContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveVolumeOptionsBuilder, UploadToContainerOptionsBuilder,
+    ListVolumesOptionsBuilder, LogsOptionsBuilder, PushImageOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder, TagImageOptionsBuilder,
+    UploadToContainerOptionsBuilder,
 };
 use bollard::Docker;
 use bytes::Bytes;
@@ -47,6 +48,8 @@ pub enum EngineError {
     },
     #[error("failed to pull image {image}: {message}")]
     Pull { image: String, message: String },
+    #[error("failed to push image {image}: {message}")]
+    Push { image: String, message: String },
 }
 
 impl EngineError {
@@ -65,7 +68,7 @@ impl EngineError {
 
 /// Renders a bollard error as a short lowercase sentence (status code first when
 /// the engine answered).
-fn describe(err: &bollard::errors::Error) -> String {
+pub(crate) fn describe(err: &bollard::errors::Error) -> String {
     use bollard::errors::Error as E;
     match err {
         E::DockerResponseServerError {
@@ -219,9 +222,31 @@ impl Engine {
             host: host.clone(),
             reason,
         };
-        let docker = Docker::connect_with_defaults()
-            .map_err(|e| unreachable(describe(&e)))?
-            .with_timeout(Duration::from_secs(600));
+        let docker = Docker::connect_with_defaults().map_err(|e| unreachable(describe(&e)))?;
+        Engine::connected(docker, host).await
+    }
+
+    /// Connects to the engine at `host` (`unix://PATH`), whatever DOCKER_HOST says.
+    pub async fn connect_to(host: &str) -> Result<Engine, EngineError> {
+        let unreachable = |reason: String| EngineError::Unreachable {
+            host: host.to_string(),
+            reason,
+        };
+        let path = host
+            .strip_prefix("unix://")
+            .ok_or_else(|| unreachable("only unix:// sockets can be named here".into()))?;
+        let docker = Docker::connect_with_unix(path, 600, bollard::API_DEFAULT_VERSION)
+            .map_err(|e| unreachable(describe(&e)))?;
+        Engine::connected(docker, host.to_string()).await
+    }
+
+    /// Negotiates the API version and checks that the engine answers and is new enough.
+    async fn connected(docker: Docker, host: String) -> Result<Engine, EngineError> {
+        let unreachable = |reason: String| EngineError::Unreachable {
+            host: host.clone(),
+            reason,
+        };
+        let docker = docker.with_timeout(Duration::from_secs(600));
         let docker = tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version())
             .await
             .map_err(|_| unreachable("no answer within 10 s".into()))?
@@ -282,6 +307,53 @@ impl Engine {
             })?;
         }
         Ok(())
+    }
+
+    /// Tags `image` as `REGISTRY/REPO:TAG` and pushes it there; returns the
+    /// pushed image by digest (`REGISTRY/REPO@sha256:...`), the name a swarm
+    /// service must use so every node runs the same bytes.
+    pub async fn push(
+        &self,
+        image: &str,
+        registry: &str,
+        repo: &str,
+        tag: &str,
+    ) -> Result<String, EngineError> {
+        let target = format!("{registry}/{repo}");
+        let failed = |message: String| EngineError::Push {
+            image: format!("{target}:{tag}"),
+            message,
+        };
+        self.docker
+            .tag_image(
+                image,
+                Some(TagImageOptionsBuilder::new().repo(&target).tag(tag).build()),
+            )
+            .await
+            .map_err(|e| failed(format!("tag {image}: {}", describe(&e))))?;
+        let mut stream = self.docker.push_image(
+            &target,
+            Some(PushImageOptionsBuilder::new().tag(tag).build()),
+            None,
+        );
+        while let Some(item) = stream.next().await {
+            let item = item.map_err(|e| failed(describe(&e)))?;
+            if let Some(detail) = item.error_detail {
+                return Err(failed(detail.message.unwrap_or_default()));
+            }
+        }
+        let pushed = self
+            .docker
+            .inspect_image(&format!("{target}:{tag}"))
+            .await
+            .map_err(|e| failed(format!("inspect after push: {}", describe(&e))))?;
+        let prefix = format!("{target}@");
+        pushed
+            .repo_digests
+            .unwrap_or_default()
+            .into_iter()
+            .find(|d| d.starts_with(&prefix))
+            .ok_or_else(|| failed("the engine recorded no digest for the pushed image".into()))
     }
 
     /// Imports a root file system tarball as image `repo:tag`, applying

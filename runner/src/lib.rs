@@ -7,6 +7,7 @@ pub mod agent;
 pub mod archive;
 pub mod base_image;
 pub mod cache_dir;
+pub mod cluster;
 pub mod datapoint_files;
 pub mod datapoint_image;
 pub mod engine;
