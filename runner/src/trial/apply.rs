@@ -13,7 +13,7 @@ use super::steps::{ms, Trial, PATCH_PATH};
 use crate::archive::FileSet;
 
 /// How long applying a patch may take.
-const APPLY_TIMEOUT: Duration = Duration::from_secs(120);
+pub(super) const APPLY_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Trial<'_> {
     pub(super) async fn apply(
@@ -36,9 +36,7 @@ impl Trial<'_> {
         let Some(patch) = &self.plan.patch else {
             return Ok(());
         };
-        if patch.trim().is_empty() {
-            return Err(Stop::new(Verdict::PatchFailed, "the patch is empty"));
-        }
+        check_patch(patch)?;
         let mut files = FileSet::new();
         files.add(PATCH_PATH, patch.as_bytes().to_vec(), 0o644);
         let tar = files.to_tar().map_err(Stop::infra)?;
@@ -60,28 +58,47 @@ impl Trial<'_> {
             .await?;
         let out = match applied {
             Bounded::Done(out) => out,
-            Bounded::TimedOut(limit) => {
-                return Err(Stop::new(
-                    Verdict::PatchFailed,
-                    format!("applying the patch took longer than {}s", limit.as_secs()),
-                ))
-            }
+            Bounded::TimedOut(limit) => return Err(apply_timed_out(limit)),
         };
         self.write_log(record, "apply", "apply.log", &out)?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        record.patch.method = apply_method(&stdout);
-        match out.exit_code {
-            Some(0) if record.patch.method.is_some() => Ok(()),
-            Some(code) if code == GIT_INIT_FAILED => Err(Stop::infra(format!(
-                "the work tree {} is not a git repository and could not be made one (see apply.log); \
-                 the image needs git",
-                spec.workspace.path
-            ))),
-            _ => Err(Stop::new(
-                Verdict::PatchFailed,
-                "the patch does not apply with git apply, git apply --3way or patch --fuzz=3 (see apply.log)",
-            )),
-        }
+        applied_with(record, out.exit_code, &out.stdout, &spec.workspace.path)
+    }
+}
+
+/// Checks the patch before it is applied (shared with the trial entrypoint).
+pub(super) fn check_patch(patch: &str) -> Result<(), Stop> {
+    if patch.trim().is_empty() {
+        return Err(Stop::new(Verdict::PatchFailed, "the patch is empty"));
+    }
+    Ok(())
+}
+
+pub(super) fn apply_timed_out(limit: Duration) -> Stop {
+    Stop::new(
+        Verdict::PatchFailed,
+        format!("applying the patch took longer than {}s", limit.as_secs()),
+    )
+}
+
+/// What the apply script's exit and output mean: the method in the record,
+/// and whether the trial goes on.
+pub(super) fn applied_with(
+    record: &mut TrialRecord,
+    exit_code: Option<i64>,
+    stdout: &[u8],
+    workspace: &str,
+) -> Result<(), Stop> {
+    record.patch.method = apply_method(&String::from_utf8_lossy(stdout));
+    match exit_code {
+        Some(0) if record.patch.method.is_some() => Ok(()),
+        Some(code) if code == GIT_INIT_FAILED => Err(Stop::infra(format!(
+            "the work tree {workspace} is not a git repository and could not be made one (see apply.log); \
+             the image needs git"
+        ))),
+        _ => Err(Stop::new(
+            Verdict::PatchFailed,
+            "the patch does not apply with git apply, git apply --3way or patch --fuzz=3 (see apply.log)",
+        )),
     }
 }
 
@@ -90,7 +107,7 @@ const GIT_INIT_FAILED: i64 = 90;
 
 /// Applies `/racebench/patch.diff` in the work tree: `git apply`, then a
 /// three-way merge, then `patch` with fuzz; prints which one worked.
-const APPLY_SCRIPT: &str = r#"
+pub(super) const APPLY_SCRIPT: &str = r#"
 set -u
 export GIT_AUTHOR_NAME=racebench GIT_AUTHOR_EMAIL=racebench@localhost
 export GIT_COMMITTER_NAME=racebench GIT_COMMITTER_EMAIL=racebench@localhost

@@ -35,21 +35,30 @@ impl Trial<'_> {
         match result {
             Bounded::Done(out) => {
                 self.write_log(record, "build", "build.log", &out)?;
-                if out.exit_code != Some(0) {
-                    return Err(Stop::new(
-                        Verdict::BuildFailed,
-                        format!(
-                            "the build step exited with {} (see build.log)",
-                            exit_text(out.exit_code)
-                        ),
-                    ));
-                }
-                Ok(())
+                built(out.exit_code)
             }
-            Bounded::TimedOut(limit) => Err(Stop::new(
-                Verdict::BuildFailed,
-                format!("the build step ran past its {}s limit", limit.as_secs()),
-            )),
+            Bounded::TimedOut(limit) => Err(build_timed_out(limit)),
         }
     }
+}
+
+/// What the build step's exit means (shared with the trial entrypoint).
+pub(super) fn built(exit_code: Option<i64>) -> Result<(), Stop> {
+    if exit_code == Some(0) {
+        return Ok(());
+    }
+    Err(Stop::new(
+        Verdict::BuildFailed,
+        format!(
+            "the build step exited with {} (see build.log)",
+            exit_text(exit_code)
+        ),
+    ))
+}
+
+pub(super) fn build_timed_out(limit: Duration) -> Stop {
+    Stop::new(
+        Verdict::BuildFailed,
+        format!("the build step ran past its {}s limit", limit.as_secs()),
+    )
 }

@@ -13,9 +13,9 @@ use crate::archive;
 use crate::test_report;
 
 /// Cap on what is copied out of `/racebench/out` per trial.
-const COLLECT_LIMIT: u64 = 256 * 1024 * 1024;
+pub(super) const COLLECT_LIMIT: u64 = 256 * 1024 * 1024;
 /// Cap on the report and on the events file, each.
-const FILE_LIMIT: u64 = 64 * 1024 * 1024;
+pub(super) const FILE_LIMIT: u64 = 64 * 1024 * 1024;
 
 impl Trial<'_> {
     pub(super) async fn collect(
@@ -101,52 +101,74 @@ impl Trial<'_> {
             }
         }
         record.timings.collect_ms = ms(t.elapsed());
-        let report_path = report_dir.join(report_name);
-        // What the runner observed; what it means for the score is the
-        // grader's decision (it reconciles the report with the exit code).
-        match std::fs::read_to_string(&report_path) {
-            Err(_) => notes.push("the test step wrote no report".to_string()),
-            Ok(text) => {
-                let parsed = match spec.test.format {
-                    ReportFormat::Junit => test_report::parse_junit(&text),
-                    ReportFormat::GoTestJson => test_report::parse_go_test_json(&text),
-                };
-                match parsed {
-                    Ok(tests) => record.tests = tests,
-                    Err(e) => notes.push(format!("the report could not be read: {e}")),
-                }
-                record.logs.insert(
-                    "report".into(),
-                    format!("{}/report/{report_name}", self.logs_rel),
-                );
-            }
-        }
+        observe_outputs(spec, &self.logs_dir, &self.logs_rel, record, &mut notes);
         notes.extend(report_note);
-        if let Some(events) = &spec.events {
-            if out_dir.join(in_out_dir(events)).is_file() {
-                record.events = Some(format!("{}/out/{}", self.logs_rel, in_out_dir(events)));
-            }
-        }
-        if let Tested::TimedOut(limit) = tested {
-            return Err(Stop::new(
-                Verdict::TimedOut,
-                format!("the test step ran past its {}s limit", limit.as_secs()),
-            ));
-        }
-        record.inconsistencies.extend(notes);
-        Ok(())
+        finish(record, tested, notes)
     }
 }
 
+/// Reads what the test step left in the trial's log folder (`report/`,
+/// `out/`): the report as it is, and the events file; what it means for the
+/// score is the grader's decision (it reconciles the report with the exit
+/// code). Shared with the trial entrypoint's records.
+pub(super) fn observe_outputs(
+    spec: &racebench_model::DatapointSpec,
+    logs_dir: &std::path::Path,
+    logs_rel: &str,
+    record: &mut TrialRecord,
+    notes: &mut Vec<String>,
+) {
+    let report_name = in_report_dir(&spec.test.report);
+    let report_path = logs_dir.join("report").join(report_name);
+    match std::fs::read_to_string(&report_path) {
+        Err(_) => notes.push("the test step wrote no report".to_string()),
+        Ok(text) => {
+            let parsed = match spec.test.format {
+                ReportFormat::Junit => test_report::parse_junit(&text),
+                ReportFormat::GoTestJson => test_report::parse_go_test_json(&text),
+            };
+            match parsed {
+                Ok(tests) => record.tests = tests,
+                Err(e) => notes.push(format!("the report could not be read: {e}")),
+            }
+            record
+                .logs
+                .insert("report".into(), format!("{logs_rel}/report/{report_name}"));
+        }
+    }
+    if let Some(events) = &spec.events {
+        if logs_dir.join("out").join(in_out_dir(events)).is_file() {
+            record.events = Some(format!("{logs_rel}/out/{}", in_out_dir(events)));
+        }
+    }
+}
+
+/// The end of the trial: a test step past its limit stops it; otherwise the
+/// notes are the record's.
+pub(super) fn finish(
+    record: &mut TrialRecord,
+    tested: Tested,
+    notes: Vec<String>,
+) -> Result<(), Stop> {
+    if let Tested::TimedOut(limit) = tested {
+        return Err(Stop::new(
+            Verdict::TimedOut,
+            format!("the test step ran past its {}s limit", limit.as_secs()),
+        ));
+    }
+    record.inconsistencies.extend(notes);
+    Ok(())
+}
+
 /// `/racebench/report/report.xml` -> `report.xml`.
-fn in_report_dir(path: &str) -> &str {
+pub(super) fn in_report_dir(path: &str) -> &str {
     path.strip_prefix(REPORT_DIR)
         .unwrap_or(path)
         .trim_start_matches('/')
 }
 
 /// `/racebench/out/report.xml` -> `report.xml`.
-fn in_out_dir(path: &str) -> &str {
+pub(super) fn in_out_dir(path: &str) -> &str {
     path.strip_prefix(OUT_DIR)
         .unwrap_or(path)
         .trim_start_matches('/')

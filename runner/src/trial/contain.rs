@@ -25,16 +25,16 @@ pub const AS_CANDIDATE: &str = "/racebench/bin/as-candidate";
 pub const CANDIDATE_HOME: &str = "/racebench/home";
 
 /// How long making the container ready for the candidate may take.
-const CONTAIN_TIMEOUT: Duration = Duration::from_secs(60);
+pub(super) const CONTAIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long stopping the candidate's processes may take.
-const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Exit code of the stop script when processes of the candidate survived.
-const SURVIVORS: i64 = 91;
+pub(super) const SURVIVORS: i64 = 91;
 
 /// The wrapper: as root, drops to the candidate (no capabilities, no way
 /// back up through setuid programs); as anyone else, runs the command as is.
-fn as_candidate_script() -> String {
+pub(super) fn as_candidate_script() -> String {
     format!(
         r#"#!/bin/sh
 # racebench: run a command as the trial's unprivileged candidate user.
@@ -52,7 +52,7 @@ exec setpriv --reuid={uid} --regid={uid} --clear-groups --inh-caps=-all \
 /// and writable paths (its arguments) given to the candidate. The folders of
 /// the test step (out, report, tests) are made by the verify step, fresh,
 /// after the candidate's processes are gone.
-fn contain_script() -> String {
+pub(super) fn contain_script() -> String {
     format!(
         r#"set -eu
 command -v setpriv >/dev/null || {{ echo "racebench: the image has no setpriv (util-linux)" >&2; exit 92; }}
@@ -75,7 +75,7 @@ done
 
 /// Run as root: kills every process of the candidate until none is left
 /// (zombies aside, which the container's init reaps).
-fn stop_script() -> String {
+pub(super) fn stop_script() -> String {
     format!(
         r#"alive() {{
   for s in /proc/[0-9]*/status; do
@@ -119,16 +119,8 @@ impl Trial<'_> {
         ];
         cmd.extend(spec.workspace.writable.iter().cloned());
         match self.bounded(&cmd, &[], None, CONTAIN_TIMEOUT, kill).await? {
-            Bounded::Done(out) if out.exit_code == Some(0) => Ok(()),
-            Bounded::Done(out) => Err(Stop::infra(format!(
-                "failed to make the container ready for the candidate's code (exit {}): {}",
-                super::exec::exit_text(out.exit_code),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))),
-            Bounded::TimedOut(limit) => Err(Stop::infra(format!(
-                "making the container ready for the candidate's code took longer than {}s",
-                limit.as_secs()
-            ))),
+            Bounded::Done(out) => contained(out.exit_code, &out.stderr),
+            Bounded::TimedOut(limit) => Err(contain_timed_out(limit)),
         }
     }
 
@@ -168,6 +160,25 @@ impl Trial<'_> {
              it was restarted, which stopped them"
         )))
     }
+}
+
+/// What the contain script's exit means (shared with the trial entrypoint).
+pub(super) fn contained(exit_code: Option<i64>, stderr: &[u8]) -> Result<(), Stop> {
+    if exit_code == Some(0) {
+        return Ok(());
+    }
+    Err(Stop::infra(format!(
+        "failed to make the container ready for the candidate's code (exit {}): {}",
+        super::exec::exit_text(exit_code),
+        String::from_utf8_lossy(stderr).trim()
+    )))
+}
+
+pub(super) fn contain_timed_out(limit: Duration) -> Stop {
+    Stop::infra(format!(
+        "making the container ready for the candidate's code took longer than {}s",
+        limit.as_secs()
+    ))
 }
 
 /// `cmd` run through the wrapper, as the candidate.

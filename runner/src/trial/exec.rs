@@ -82,13 +82,25 @@ impl Trial<'_> {
         file: &str,
         data: &[u8],
     ) -> Result<(), Stop> {
-        std::fs::write(self.logs_dir.join(file), data)
-            .map_err(|e| Stop::infra(format!("failed to write {file}: {e}")))?;
-        record
-            .logs
-            .insert(name.into(), format!("{}/{file}", self.logs_rel));
-        Ok(())
+        write_log_file(&self.logs_dir, &self.logs_rel, record, name, file, data)
     }
+}
+
+/// Writes one log file of a trial into its log folder and names it in the record.
+pub(super) fn write_log_file(
+    logs_dir: &std::path::Path,
+    logs_rel: &str,
+    record: &mut TrialRecord,
+    name: &str,
+    file: &str,
+    data: &[u8],
+) -> Result<(), Stop> {
+    std::fs::write(logs_dir.join(file), data)
+        .map_err(|e| Stop::infra(format!("failed to write {file}: {e}")))?;
+    record
+        .logs
+        .insert(name.into(), format!("{logs_rel}/{file}"));
+    Ok(())
 }
 
 pub(super) fn exit_text(code: Option<i64>) -> String {

@@ -8,6 +8,8 @@ mod apply;
 mod build;
 mod collect;
 mod contain;
+mod entrypoint;
+mod entrypoint_record;
 mod exec;
 mod plan;
 mod provision;
@@ -15,6 +17,11 @@ mod setup;
 mod steps;
 mod verify;
 
+pub use entrypoint::{
+    entrypoint_inputs, entrypoint_script, EntrypointInputs, ENTRYPOINT_PATH, PATCH_INPUT,
+    PLAN_PATH, SWARM_TESTS_INPUT,
+};
+pub use entrypoint_record::record_from_entrypoint;
 pub use plan::{pack_hidden_tests, PodTemplate, TrialKey, TrialPlan};
 pub use provision::{BoxFuture, Lease, Provision, ProvisionError};
 pub use setup::{prepare_pod, PreparedPod};

@@ -24,6 +24,12 @@ pub struct PreparedPod {
 }
 
 impl PreparedPod {
+    /// The pod, for a caller that drives it itself (the trial entrypoint's
+    /// tests), or why it did not start.
+    pub fn into_pod(self) -> Result<Pod, String> {
+        self.result
+    }
+
     /// Removes the pod of a trial that will not run (an interrupted run).
     pub async fn discard(self) {
         if let Ok(pod) = self.result {
@@ -190,7 +196,7 @@ impl Trial<'_> {
 }
 
 /// The environment every step of a trial gets (services add theirs).
-fn base_env(plan: &TrialPlan) -> Vec<(String, String)> {
+pub(super) fn base_env(plan: &TrialPlan) -> Vec<(String, String)> {
     let spec = &plan.datapoint.spec;
     vec![
         ("RACEBENCH_RUN_ID".into(), plan.run_id.clone()),

@@ -112,22 +112,9 @@ pub async fn run_trial(
     prepared: Option<PreparedPod>,
     kill: &CancellationToken,
 ) -> TrialRecord {
-    let started_at = jiff::Timestamp::now().to_string();
     let begin = Instant::now();
     let spec = &plan.datapoint.spec;
-    let patch_report = plan
-        .patch
-        .as_deref()
-        .map(|p| patch::inspect(p, &spec.workspace.protected))
-        .unwrap_or_else(PatchReport::none);
-    let mut record = TrialRecord::begin(
-        &plan.run_id,
-        &spec.id,
-        &plan.candidate.id,
-        plan.trial,
-        patch_report,
-        started_at,
-    );
+    let mut record = begin_record(plan);
     let logs_rel = RunLayout::logs_rel(&spec.id, &plan.candidate.id, plan.trial);
     let mut trial = Trial {
         engine,
@@ -159,6 +146,24 @@ pub async fn run_trial(
     record.timings.total_ms = ms(begin.elapsed());
     record.finished_at = jiff::Timestamp::now().to_string();
     record
+}
+
+/// A trial's record before its steps: who, when, and what the patch touches.
+pub(super) fn begin_record(plan: &TrialPlan) -> TrialRecord {
+    let spec = &plan.datapoint.spec;
+    let patch_report = plan
+        .patch
+        .as_deref()
+        .map(|p| patch::inspect(p, &spec.workspace.protected))
+        .unwrap_or_else(PatchReport::none);
+    TrialRecord::begin(
+        &plan.run_id,
+        &spec.id,
+        &plan.candidate.id,
+        plan.trial,
+        patch_report,
+        jiff::Timestamp::now().to_string(),
+    )
 }
 
 pub(super) fn ms(d: Duration) -> u64 {

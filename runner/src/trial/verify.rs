@@ -34,7 +34,7 @@ const LOADER_VARIABLES: [&str; 12] = [
 
 /// The test command, run without the loader variables and with Python's
 /// user site off.
-fn verifier_command(cmd: &[String]) -> Vec<String> {
+pub(super) fn verifier_command(cmd: &[String]) -> Vec<String> {
     let mut wrapped = vec!["env".to_string()];
     for var in LOADER_VARIABLES {
         wrapped.push("-u".into());
@@ -44,6 +44,32 @@ fn verifier_command(cmd: &[String]) -> Vec<String> {
     wrapped.push("PYTHONDONTWRITEBYTECODE=1".into());
     wrapped.extend(cmd.iter().cloned());
     wrapped
+}
+
+/// How long preparing the test step's folders may take.
+pub(super) const PREPARE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Run as root once the hidden tests are in: a fresh out folder for the
+/// candidate, the report folder and the tests closed to it (the hidden
+/// tests' archive may carry modes).
+pub(super) fn prepare_script() -> String {
+    format!(
+        "set -e; rm -rf {OUT_DIR} {REPORT_DIR} && mkdir -p {OUT_DIR} {REPORT_DIR} {TESTS_DIR} \
+         && chown {CANDIDATE_UID}:{CANDIDATE_UID} {OUT_DIR} && chown -R 0:0 {REPORT_DIR} {TESTS_DIR} \
+         && chmod 0700 {REPORT_DIR} && chmod -R go-rwx {TESTS_DIR} && chmod 0711 {TESTS_DIR}"
+    )
+}
+
+pub(super) fn prepare_failed() -> Stop {
+    Stop::infra(format!("failed to prepare {OUT_DIR} in the container"))
+}
+
+/// What the test step gets on top of the trial's environment.
+pub(super) fn verifier_env() -> [(String, String); 2] {
+    [
+        ("RACEBENCH_AS_CANDIDATE".into(), AS_CANDIDATE.into()),
+        ("RACEBENCH_REPORT_DIR".into(), REPORT_DIR.into()),
+    ]
 }
 
 /// How the test step ended.
@@ -66,30 +92,17 @@ impl Trial<'_> {
             .map_err(Stop::infra)?;
         // A fresh out folder for the candidate, the report folder and the
         // tests closed to it (the hidden tests' archive may carry modes).
-        let prepare = vec![
-            "sh".to_string(),
-            "-c".to_string(),
-            format!(
-                "set -e; rm -rf {OUT_DIR} {REPORT_DIR} && mkdir -p {OUT_DIR} {REPORT_DIR} {TESTS_DIR} \
-                 && chown {CANDIDATE_UID}:{CANDIDATE_UID} {OUT_DIR} && chown -R 0:0 {REPORT_DIR} {TESTS_DIR} \
-                 && chmod 0700 {REPORT_DIR} && chmod -R go-rwx {TESTS_DIR} && chmod 0711 {TESTS_DIR}"
-            ),
-        ];
+        let prepare = vec!["sh".to_string(), "-c".to_string(), prepare_script()];
         match self
-            .bounded(&prepare, &[], None, Duration::from_secs(60), kill)
+            .bounded(&prepare, &[], None, PREPARE_TIMEOUT, kill)
             .await?
         {
             Bounded::Done(out) if out.exit_code == Some(0) => {}
-            _ => {
-                return Err(Stop::infra(format!(
-                    "failed to prepare {OUT_DIR} in the container"
-                )))
-            }
+            _ => return Err(prepare_failed()),
         }
         let limit = Duration::from_secs(spec.test.timeout_secs);
         let mut env = self.env.clone();
-        env.push(("RACEBENCH_AS_CANDIDATE".into(), AS_CANDIDATE.into()));
-        env.push(("RACEBENCH_REPORT_DIR".into(), REPORT_DIR.into()));
+        env.extend(verifier_env());
         let tested = self
             .bounded(
                 &verifier_command(&spec.test.command),
