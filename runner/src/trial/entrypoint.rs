@@ -183,11 +183,11 @@ rb_trial() {{
 # stream, with what was dropped between them marked.
 rb_emit_capped() {{
   rb_size=$(wc -c <"$2")
-  if [ "$rb_size" -le $(({half} * 2)) ]; then rb_emit "$1" "$2"; return; fi
+  if [ "$rb_size" -le $(({half} * 2)) ]; then rbx_emit "$1" "$2"; return; fi
   {{ head -c {half} "$2"
     printf '\n[racebench: %s bytes dropped here]\n' $((rb_size - {half} * 2))
     tail -c {half} "$2"; }} >"$RB_RUN/capped"
-  rb_emit "$1" "$RB_RUN/capped"
+  rbx_emit "$1" "$RB_RUN/capped"
 }}
 
 # rb_name_ok NAME: a name the framing takes (plain path components).
@@ -203,10 +203,10 @@ rb_emit_outputs() {{
       rb_note "the report's name ($rb_rel) cannot be handed back; not copied"
     elif [ "$(wc -c <"$RB_REPORT")" -gt {file_limit} ]; then
       head -c {file_limit} "$RB_REPORT" >"$RB_RUN/capped"
-      rb_emit "report/$rb_rel" "$RB_RUN/capped"
+      rbx_emit "report/$rb_rel" "$RB_RUN/capped"
       rb_note "the report passed the {file_mib} MiB that are read"
     else
-      rb_emit "report/$rb_rel" "$RB_REPORT"
+      rbx_emit "report/$rb_rel" "$RB_REPORT"
     fi
   fi
   rb_total=0
@@ -225,7 +225,7 @@ rb_emit_outputs() {{
       rb_skipped="$rb_skipped $rb_rel"
     else
       rb_total=$((rb_total + rb_size))
-      rb_emit "out/$rb_rel" "$rb_file"
+      rbx_emit "out/$rb_rel" "$rb_file"
     fi
   done <"$RB_RUN/files"
   if [ -n "$rb_skipped" ]; then
@@ -234,14 +234,14 @@ rb_emit_outputs() {{
 }}
 
 rb_trial
-rb_emit steps "$RB_RUN/steps"
+rbx_emit steps "$RB_RUN/steps"
 while read -r rb_step_name rb_rest; do
   rb_emit_capped "log/$rb_step_name.stdout" "$RB_RUN/$rb_step_name.stdout"
   rb_emit_capped "log/$rb_step_name.stderr" "$RB_RUN/$rb_step_name.stderr"
 done <"$RB_RUN/steps"
 if grep -q '^{test} ' "$RB_RUN/steps"; then rb_emit_outputs; fi
-rb_emit notes "$RB_RUN/notes"
-rb_done
+rbx_emit notes "$RB_RUN/notes"
+rbx_done
 "#,
         as_candidate = AS_CANDIDATE,
         wrapper = as_candidate_script(),
