@@ -257,3 +257,167 @@ fn replay(
     record.timings.collect_ms = ms(t.elapsed());
     finish(record, tested, notes)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use base64::Engine as _;
+    use racebench_model::{ApplyMethod, Candidate, CandidateKind, Datapoint, Outcome};
+    use sha2::{Digest, Sha256};
+
+    use super::*;
+    use crate::trial::plan::PodTemplate;
+
+    /// A plan for `counter-race` with the reference patch, results under `root`.
+    fn plan(root: &Path) -> TrialPlan {
+        let dir =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/datapoints/counter-race");
+        let (datapoint, _) = Datapoint::load(&dir).unwrap();
+        TrialPlan {
+            run_id: "r".into(),
+            image: "unused".into(),
+            candidate: Candidate {
+                id: "reference".into(),
+                kind: CandidateKind::Reference,
+                datapoint: datapoint.spec.id.clone(),
+                agent: None,
+                sample: None,
+                patch: None,
+                must_fail: Vec::new(),
+            },
+            patch: Some(Arc::new("--- a/x\n+++ b/x\n".into())),
+            hidden_tests: Arc::new(Vec::new()),
+            datapoint: Arc::new(datapoint),
+            weights: None,
+            trial: 1,
+            layout: RunLayout::new(root),
+            pod: Arc::new(PodTemplate::default()),
+            keep: false,
+            earlier_attempts: Vec::new(),
+        }
+    }
+
+    /// Framed output as `frames.sh` writes it.
+    fn frames(files: &[(&str, &[u8])]) -> String {
+        let mut out = String::from("noise from the entrypoint\n");
+        for (name, data) in files {
+            out += &format!(
+                "RBX1 BEGIN {name} {} {}\n",
+                data.len(),
+                hex::encode(Sha256::digest(data))
+            );
+            let encoded = base64::engine::general_purpose::STANDARD.encode(data);
+            for (seq, piece) in encoded.as_bytes().chunks(3072).enumerate() {
+                out += &format!(
+                    "RBX1 DATA {name} {seq} {}\n",
+                    std::str::from_utf8(piece).unwrap()
+                );
+            }
+            out += &format!("RBX1 END {name}\n");
+        }
+        out + &format!("RBX1 DONE {}\n", files.len())
+    }
+
+    const REPORT: &[u8] = br#"<testsuites><testsuite name="pytest" tests="1"><testcase classname="test_tickets" name="test_check_and_reserve_agree" time="0.1"/></testsuite></testsuites>"#;
+
+    /// The output of a whole trial, with `steps` as the step records.
+    fn trial_output(steps: &str) -> String {
+        let mut files: Vec<(String, Vec<u8>)> = vec![("steps".into(), steps.as_bytes().to_vec())];
+        for line in steps.lines() {
+            let name = line.split(' ').next().unwrap();
+            let stdout: &[u8] = if name == "apply" {
+                b"racebench: git apply\nracebench-applied-with: git-apply\n"
+            } else {
+                b"out\n"
+            };
+            files.push((format!("log/{name}.stdout"), stdout.to_vec()));
+            files.push((format!("log/{name}.stderr"), b"err\n".to_vec()));
+        }
+        if steps.contains("\ntest ") {
+            files.push(("report/report.xml".into(), REPORT.to_vec()));
+            files.push(("out/events.jsonl".into(), b"{}\n".to_vec()));
+        }
+        files.push(("notes".into(), Vec::new()));
+        let refs: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|(n, d)| (n.as_str(), d.as_slice()))
+            .collect();
+        frames(&refs)
+    }
+
+    const ALL_STEPS: &str = "contain 0 20 0\napply 0 30 0\nbuild 0 40 0\nstop-build 0 5 0\n\
+        unpack 0 3 0\nprepare 0 2 0\ntest 0 500 0\nstop-test 0 5 0\n";
+
+    #[test]
+    fn a_whole_run_is_recorded_as_locally() {
+        let root = tempfile::tempdir().unwrap();
+        let plan = plan(root.path());
+        let record = record_from_entrypoint(&plan, trial_output(ALL_STEPS).as_bytes());
+        assert_eq!(record.verdict, Verdict::Tested, "{:?}", record.error);
+        assert_eq!(record.exit_code, Some(0));
+        assert_eq!(record.patch.method, Some(ApplyMethod::GitApply));
+        assert_eq!(record.tests.len(), 1);
+        assert_eq!(record.tests[0].outcome, Outcome::Passed);
+        assert_eq!(record.timings.test_ms, 505);
+        let logs: Vec<&str> = record.logs.keys().map(String::as_str).collect();
+        assert_eq!(
+            logs,
+            ["apply", "build", "report", "test_stderr", "test_stdout"]
+        );
+        for rel in record.logs.values().chain(record.events.iter()) {
+            assert!(root.path().join(rel).is_file(), "{rel}");
+        }
+        let build = std::fs::read_to_string(root.path().join(&record.logs["build"])).unwrap();
+        assert_eq!(build, "out\nerr\n");
+    }
+
+    #[test]
+    fn output_cut_short_or_a_step_missing_is_an_infrastructure_error() {
+        let root = tempfile::tempdir().unwrap();
+        let plan = plan(root.path());
+        let out = trial_output(ALL_STEPS);
+        let cut = &out[..out.len() - "RBX1 DONE 99\n".len()];
+        let record = record_from_entrypoint(&plan, cut.as_bytes());
+        assert_eq!(record.verdict, Verdict::InfraError);
+        assert!(record.error.unwrap().contains("DONE"));
+        // The entrypoint died after contain, with nothing said.
+        let record = record_from_entrypoint(&plan, trial_output("contain 0 20 0\n").as_bytes());
+        assert_eq!(record.verdict, Verdict::InfraError);
+        assert!(record.error.unwrap().contains("before its apply step"));
+        let record = record_from_entrypoint(&plan, trial_output("contain 0 x 0\n").as_bytes());
+        assert_eq!(record.verdict, Verdict::InfraError);
+    }
+
+    #[test]
+    fn step_failures_get_the_local_verdicts() {
+        let root = tempfile::tempdir().unwrap();
+        let plan = plan(root.path());
+        let cases = [
+            ("contain 1 20 0\n", Verdict::InfraError),
+            ("contain 0 20 0\napply 1 30 0\n", Verdict::PatchFailed),
+            ("contain 0 20 0\napply 137 120000 1\n", Verdict::PatchFailed),
+            (
+                "contain 0 20 0\napply 0 30 0\nbuild 2 40 0\n",
+                Verdict::BuildFailed,
+            ),
+            (
+                "contain 0 20 0\napply 0 30 0\nbuild 0 40 0\nstop-build 91 900 0\n",
+                Verdict::TimedOut,
+            ),
+            (
+                "contain 0 20 0\napply 0 30 0\nbuild 0 40 0\nstop-build 0 5 0\nunpack 2 3 0\n",
+                Verdict::InfraError,
+            ),
+            (
+                "contain 0 20 0\napply 0 30 0\nbuild 0 40 0\nstop-build 0 5 0\nunpack 0 3 0\n\
+                 prepare 0 2 0\ntest 137 120000 1\nstop-test 0 5 0\n",
+                Verdict::TimedOut,
+            ),
+        ];
+        for (steps, verdict) in cases {
+            let record = record_from_entrypoint(&plan, trial_output(steps).as_bytes());
+            assert_eq!(record.verdict, verdict, "{steps}: {:?}", record.error);
+        }
+    }
+}
