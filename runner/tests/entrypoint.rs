@@ -6,24 +6,38 @@
 //! `record_from_entrypoint`). Both records must agree: verdict, exit code,
 //! tests and their outcomes, apply method, logs and events.
 //!
+//! Then the same two trials on a one-node test swarm (`tests/cluster/testswarm`,
+//! its own names, subnet and port): the image pushed by digest, the
+//! entrypoint, plan and patch as configs and the hidden tests as a root-only
+//! secret, one job per trial read back through the manager's logs. Skipped,
+//! saying why, where the test swarm cannot run (not root, no network
+//! namespaces, no dockerd).
+//!
 //! Run: `cargo test -p racebench-runner --test entrypoint` (about half a
-//! minute once the images are built).
+//! minute for the local part once the images are built, about a minute more
+//! for the swarm: the image push and pull, and the swarm's `down`).
 
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use racebench_model::{
     Candidate, CandidateKind, Datapoint, Outcome, RunLayout, TrialRecord, Verdict,
 };
 use racebench_runner::base_image::ensure_base;
 use racebench_runner::cache_dir::cache_dir;
+use racebench_runner::cluster::{
+    InputKind, InputMount, JobLimits, JobOutcome, JobSpec, LabelGuard, Manager, WaitLimits,
+};
 use racebench_runner::datapoint_files::DatapointFiles;
 use racebench_runner::datapoint_image::ensure_datapoint_image;
 use racebench_runner::engine::Engine;
+use racebench_runner::pod::MAIN_CAPS;
 use racebench_runner::trial::{
-    entrypoint_inputs, pack_hidden_tests, prepare_pod, record_from_entrypoint, run_trial,
-    PodTemplate, TrialPlan, ENTRYPOINT_PATH,
+    entrypoint_inputs, entrypoint_script, pack_hidden_tests, prepare_pod, record_from_entrypoint,
+    run_trial, PodTemplate, TrialPlan, ENTRYPOINT_PATH, PATCH_INPUT, PLAN_PATH, SWARM_TESTS_INPUT,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -183,4 +197,244 @@ fn the_unpatched_bug_is_caught_through_the_entrypoint_as_locally() {
     assert_eq!(driven.verdict, Verdict::Tested);
     assert_ne!(driven.exit_code, Some(0));
     assert!(driven.tests.iter().any(|t| t.outcome == Outcome::Failed));
+}
+
+/// This test's swarm: names, subnet, state dir and registry port of its own,
+/// so it never meets the cluster test's swarm or one made by hand.
+const SWARM_NAME: &str = "rbentry";
+const SWARM_NET: &str = "10.213.9";
+const SWARM_PORT: &str = "5022";
+
+fn harness(args: &[&str]) -> std::process::Output {
+    Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cluster/testswarm"))
+        .args(args)
+        .env("RBSWARM_NAME", SWARM_NAME)
+        .env("RBSWARM_NET", SWARM_NET)
+        .env(
+            "RBSWARM_STATE",
+            std::env::temp_dir().join(format!("{SWARM_NAME}-state")),
+        )
+        .env("RBSWARM_PORT", SWARM_PORT)
+        .output()
+        .expect("run testswarm")
+}
+
+fn harness_ok(args: &[&str]) -> String {
+    let out = harness(args);
+    assert!(
+        out.status.success(),
+        "testswarm {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Why the test swarm cannot run here, if it cannot.
+fn cannot_run() -> Option<String> {
+    let uid = Command::new("id").arg("-u").output().ok()?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Some("not root".into());
+    }
+    let netns = Command::new("unshare").args(["--net", "true"]).status();
+    if !matches!(netns, Ok(s) if s.success()) {
+        return Some("no network namespaces".into());
+    }
+    if Command::new("dockerd").arg("--version").output().is_err() {
+        return Some("no dockerd".into());
+    }
+    None
+}
+
+/// The one-node swarm; taken down when dropped, even when the test fails.
+struct Swarm(HashMap<String, String>);
+
+impl Swarm {
+    fn up() -> Swarm {
+        harness_ok(&["down"]);
+        harness_ok(&["up", "1"]);
+        Swarm(
+            harness_ok(&["env"])
+                .lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    fn get(&self, key: &str) -> &str {
+        &self.0[key]
+    }
+}
+
+impl Drop for Swarm {
+    fn drop(&mut self) {
+        let out = harness(&["down"]);
+        if !out.status.success() {
+            eprintln!(
+                "testswarm down failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// One trial as a swarm job: its inputs as configs and a secret, the
+/// entrypoint as the command, the record from the manager's logs.
+async fn on_swarm(manager: &Manager, image: &str, node_id: &str, plan: &TrialPlan) -> TrialRecord {
+    let trial = format!(
+        "entrypoint-test-{}-{}",
+        std::process::id(),
+        plan.candidate.id
+    );
+    let label = format!("org.racebench.trial={trial}");
+    let guard = LabelGuard::new(manager, label);
+    let labels = HashMap::from([
+        ("org.racebench".to_string(), "1".to_string()),
+        ("org.racebench.trial".to_string(), trial.clone()),
+    ]);
+    let inputs = entrypoint_inputs(plan, &[], SWARM_TESTS_INPUT);
+    let mut files: Vec<(InputKind, &str, String, Vec<u8>, u32)> = vec![
+        (
+            InputKind::Config,
+            "entrypoint",
+            ENTRYPOINT_PATH.into(),
+            entrypoint_script().into_bytes(),
+            0o555,
+        ),
+        (
+            InputKind::Config,
+            "plan",
+            PLAN_PATH.into(),
+            inputs.plan.clone().into_bytes(),
+            0o444,
+        ),
+        (
+            InputKind::Secret,
+            "tests",
+            "tests.tar".into(),
+            inputs.tests.to_vec(),
+            0o400,
+        ),
+    ];
+    if let Some(patch) = &inputs.patch {
+        files.push((
+            InputKind::Config,
+            "patch",
+            PATCH_INPUT.into(),
+            patch.as_bytes().to_vec(),
+            0o444,
+        ));
+    }
+    let mut mounts = Vec::new();
+    for (kind, name, target, data, mode) in files {
+        let input = manager
+            .create_input(kind, &format!("{trial}-{name}"), &data, &labels)
+            .await
+            .expect("input");
+        mounts.push(InputMount {
+            input,
+            target,
+            uid: 0,
+            gid: 0,
+            mode,
+        });
+    }
+    let network = manager
+        .create_pod_network(&format!("{trial}-net"), &labels)
+        .await
+        .expect("pod network");
+    let limits = &plan.datapoint.spec.limits;
+    let spec = JobSpec {
+        name: trial.clone(),
+        image: image.into(),
+        args: vec!["sh".into(), ENTRYPOINT_PATH.into()],
+        env: BTreeMap::new(),
+        labels: labels.clone(),
+        node_id: node_id.into(),
+        limits: JobLimits {
+            cpus: limits.cpus,
+            memory_mb: limits.memory_mb,
+            pids: limits.pids as u64,
+        },
+        network: Some((network.name, vec!["trial".into()])),
+        capabilities: Some(MAIN_CAPS.iter().map(|c| c.to_string()).collect()),
+        user: None,
+        stop_grace: Duration::from_secs(1),
+        inputs: mounts,
+        health: None,
+    };
+    let t = Instant::now();
+    let job = manager.create_job(&spec).await.expect("job");
+    let limits = WaitLimits {
+        start: Duration::from_secs(180),
+        run: Duration::from_secs(300),
+        poll: Duration::from_millis(250),
+    };
+    let outcome = manager.wait(&job, limits).await.expect("wait");
+    let logs = manager.job_logs(&job, 64 << 20).await.expect("logs");
+    eprintln!("{trial}: {outcome:?} in {:?}", t.elapsed());
+    guard
+        .remove()
+        .await
+        .expect("the trial's objects are removed");
+    assert_eq!(
+        outcome,
+        JobOutcome::Completed,
+        "{}",
+        String::from_utf8_lossy(&logs.stderr)
+    );
+    assert!(!logs.truncated);
+    record_from_entrypoint(plan, &logs.stdout)
+}
+
+#[test]
+fn the_entrypoint_drives_trials_on_a_one_node_test_swarm() {
+    if let Some(reason) = cannot_run() {
+        eprintln!("SKIPPED: the test swarm cannot run here: {reason}");
+        return;
+    }
+    runtime().block_on(async {
+        let engine = Engine::connect().await.expect("a running Docker engine");
+        let root = tempfile::tempdir().unwrap();
+        let reference = plan(&engine, CandidateKind::Reference, root.path()).await;
+        let unpatched = plan(&engine, CandidateKind::Unpatched, root.path()).await;
+        let swarm = Swarm::up();
+        let t = Instant::now();
+        let tag = reference.image.rsplit(':').next().unwrap();
+        let image = engine
+            .push(
+                &reference.image,
+                swarm.get("RBSWARM_REGISTRY"),
+                "racebench/dp-counter-race",
+                tag,
+            )
+            .await
+            .expect("push");
+        eprintln!("pushed {image} in {:?}", t.elapsed());
+        // The push left a registry tag on the local engine: ours to take off.
+        let pushed_tag = format!(
+            "{}/racebench/dp-counter-race:{tag}",
+            swarm.get("RBSWARM_REGISTRY")
+        );
+        engine.remove_image(&pushed_tag).await.expect("untag");
+        let manager = Manager::connect(swarm.get("RBSWARM_MANAGER"))
+            .await
+            .expect("the manager");
+        let node = manager.node_id().to_string();
+
+        let passed = on_swarm(&manager, &image, &node, &reference).await;
+        assert_eq!(passed.verdict, Verdict::Tested, "{passed:#?}");
+        assert_eq!(passed.exit_code, Some(0), "{passed:#?}");
+        assert!(!passed.tests.is_empty());
+        assert!(passed.tests.iter().all(|t| t.outcome == Outcome::Passed));
+        assert!(passed.events.is_some(), "{passed:#?}");
+
+        let caught = on_swarm(&manager, &image, &node, &unpatched).await;
+        assert_eq!(caught.verdict, Verdict::Tested, "{caught:#?}");
+        assert_ne!(caught.exit_code, Some(0), "{caught:#?}");
+        assert!(caught.tests.iter().any(|t| t.outcome == Outcome::Failed));
+        drop(swarm);
+    });
 }

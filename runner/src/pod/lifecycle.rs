@@ -16,7 +16,7 @@ use crate::guard::{ContainerGuard, NetworkGuard};
 use crate::labels;
 
 /// The capabilities root keeps in a trial's main container.
-const MAIN_CAPS: [&str; 6] = [
+pub const MAIN_CAPS: [&str; 6] = [
     "CHOWN",
     "DAC_OVERRIDE",
     "FOWNER",

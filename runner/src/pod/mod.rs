@@ -11,6 +11,6 @@ mod secret;
 mod service;
 
 pub use error::PodError;
-pub use lifecycle::{MainContainer, Pod, PodSpec, PodTimings};
+pub use lifecycle::{MainContainer, Pod, PodSpec, PodTimings, MAIN_CAPS};
 pub use secret::secret;
 pub use service::{topic_variable, ServiceImages, ServiceLimits};
