@@ -476,4 +476,73 @@ mod tests {
             assert_eq!(out.status.success(), ok, "{name:?}");
         }
     }
+    /// The entrypoint's helpers (framing, `rb_step`, `rb_emit_capped`) run
+    /// on the host with `RB_RUN` in a temporary folder.
+    fn helpers(run: &std::path::Path) -> String {
+        let script = entrypoint_script();
+        let part = |from: &str, to: &str| {
+            let start = script.find(from).unwrap();
+            let end = start + script[start..].find(to).unwrap();
+            script[start..end].to_string()
+        };
+        format!(
+            "RB_RUN={}\n: >\"$RB_RUN/steps\"\n{FRAMES_SH}{}{}",
+            run.display(),
+            part("rb_ms()", "rb_trial() {"),
+            part("rb_emit_capped() {", "rb_name_ok() {"),
+        )
+    }
+
+    #[test]
+    fn a_step_past_its_limit_is_killed_and_recorded_as_timed_out() {
+        let run = tempfile::tempdir().unwrap();
+        let out = sh(&format!(
+            "{}rb_step slow 1 / sh -c 'echo started; sleep 30'; echo \"rc=$?\"\n\
+             rb_step quick 5 /tmp sh -c 'pwd; echo oops >&2; exit 3'; echo \"rc=$?\"",
+            helpers(run.path())
+        ));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("rc=1\nrc=1"), "{text}");
+        let steps = std::fs::read_to_string(run.path().join("steps")).unwrap();
+        let lines: Vec<Vec<&str>> = steps.lines().map(|l| l.split(' ').collect()).collect();
+        assert_eq!(lines.len(), 2, "{steps}");
+        assert_eq!(
+            (lines[0][0], lines[0][1], lines[0][3]),
+            ("slow", "137", "1")
+        );
+        let took: u64 = lines[0][2].parse().unwrap();
+        assert!((1000..10_000).contains(&took), "{steps}");
+        assert_eq!((lines[1][0], lines[1][1], lines[1][3]), ("quick", "3", "0"));
+        let read = |f: &str| std::fs::read_to_string(run.path().join(f)).unwrap();
+        assert_eq!(read("slow.stdout"), "started\n");
+        assert_eq!(read("quick.stdout"), "/tmp\n");
+        assert_eq!(read("quick.stderr"), "oops\n");
+    }
+
+    #[test]
+    fn a_long_stream_comes_back_as_its_first_and_last_four_mib() {
+        let run = tempfile::tempdir().unwrap();
+        let big = run.path().join("big");
+        let mut data = vec![b'a'; STREAM_HALF as usize];
+        data.extend(vec![b'b'; 1000]);
+        data.extend(vec![b'c'; STREAM_HALF as usize]);
+        std::fs::write(&big, &data).unwrap();
+        std::fs::write(run.path().join("small"), b"hi\n").unwrap();
+        let out = sh(&format!(
+            "{}rb_emit_capped log/x.stdout {}; rb_emit_capped log/y.stdout {}/small; rbx_done",
+            helpers(run.path()),
+            big.display(),
+            run.path().display()
+        ));
+        let frames = crate::cluster::decode(&out.stdout).expect("whole frames");
+        let x = &frames.files["log/x.stdout"];
+        let marker = b"\n[racebench: 1000 bytes dropped here]\n";
+        assert_eq!(x.len(), 2 * STREAM_HALF as usize + marker.len());
+        assert!(x[..STREAM_HALF as usize].iter().all(|&b| b == b'a'));
+        assert_eq!(&x[STREAM_HALF as usize..][..marker.len()], marker);
+        assert!(x[x.len() - STREAM_HALF as usize..]
+            .iter()
+            .all(|&b| b == b'c'));
+        assert_eq!(frames.files["log/y.stdout"], b"hi\n");
+    }
 }
