@@ -186,6 +186,7 @@ fn job(
         stop_grace: Duration::from_secs(1),
         inputs: Vec::new(),
         health: None,
+        init: false,
     }
 }
 

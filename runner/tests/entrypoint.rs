@@ -364,6 +364,8 @@ async fn on_swarm(manager: &Manager, image: &str, node_id: &str, plan: &TrialPla
         stop_grace: Duration::from_secs(1),
         inputs: mounts,
         health: None,
+        // As the local pod's main container: zombies reaped.
+        init: true,
     };
     let t = Instant::now();
     let job = manager.create_job(&spec).await.expect("job");

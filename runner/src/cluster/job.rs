@@ -66,6 +66,9 @@ pub struct JobSpec {
     /// Secrets and configs mounted into the container.
     pub inputs: Vec<InputMount>,
     pub health: Option<HealthProbe>,
+    /// An init as PID 1 that reaps orphaned processes, as in a local pod's
+    /// containers (the stop script counts every process but zombies).
+    pub init: bool,
 }
 
 /// A created job: the service and where it was pinned.
@@ -91,6 +94,7 @@ impl JobSpec {
             args: (!self.args.is_empty()).then(|| self.args.clone()),
             env: Some(self.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             user: self.user.clone(),
+            init: Some(self.init),
             stop_grace_period: Some(self.stop_grace.as_nanos() as i64),
             capability_add,
             capability_drop,
@@ -231,6 +235,7 @@ mod tests {
                 interval: Duration::from_millis(500),
                 grace: Duration::from_secs(60),
             }),
+            init: true,
         }
     }
 
@@ -265,6 +270,7 @@ mod tests {
         assert_eq!(c.capability_add, Some(vec!["CHOWN".to_string()]));
         assert_eq!(c.env, Some(vec!["A=1".to_string()]));
         assert_eq!(c.stop_grace_period, Some(2_000_000_000));
+        assert_eq!(c.init, Some(true));
         let net = &task.networks.unwrap()[0];
         assert_eq!(net.aliases, Some(vec!["trial".to_string()]));
         assert_eq!(
