@@ -17,14 +17,14 @@
 //! minute for the local part once the images are built, about a minute more
 //! for the swarm: the image push and pull, and the swarm's `down`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use racebench_model::{
-    Candidate, CandidateKind, Datapoint, Outcome, RunLayout, TrialRecord, Verdict,
+    Candidate, CandidateKind, Datapoint, Outcome, RunLayout, ServiceKind, TrialRecord, Verdict,
 };
 use racebench_runner::base_image::ensure_base;
 use racebench_runner::cache_dir::cache_dir;
@@ -35,6 +35,7 @@ use racebench_runner::datapoint_files::DatapointFiles;
 use racebench_runner::datapoint_image::ensure_datapoint_image;
 use racebench_runner::engine::Engine;
 use racebench_runner::pod::MAIN_CAPS;
+use racebench_runner::services::{pod_images, ServicesConfig};
 use racebench_runner::trial::{
     entrypoint_inputs, entrypoint_script, pack_hidden_tests, prepare_pod, record_from_entrypoint,
     run_trial, PodTemplate, TrialPlan, ENTRYPOINT_PATH, PATCH_INPUT, PLAN_PATH, SWARM_TESTS_INPUT,
@@ -50,7 +51,27 @@ fn fixture() -> PathBuf {
 
 /// A plan for one candidate of `counter-race`, results under `root`.
 async fn plan(engine: &Engine, kind: CandidateKind, root: &std::path::Path) -> TrialPlan {
-    let (datapoint, _) = Datapoint::load(&fixture()).expect("the fixture datapoint");
+    let patch = match kind {
+        CandidateKind::Reference => Some(
+            std::fs::read_to_string(fixture().join("solutions/reference.patch"))
+                .expect("the reference fix"),
+        ),
+        _ => None,
+    };
+    plan_for(engine, &fixture(), &kind.to_string(), kind, patch, root).await
+}
+
+/// A plan for a candidate of the datapoint in `dir`, its image built (and
+/// its services' images, if it has services), results under `root`.
+async fn plan_for(
+    engine: &Engine,
+    dir: &Path,
+    id: &str,
+    kind: CandidateKind,
+    patch: Option<String>,
+    root: &Path,
+) -> TrialPlan {
+    let (datapoint, _) = Datapoint::load(dir).expect("the fixture datapoint");
     let files = DatapointFiles::read(&datapoint).expect("the fixture's files");
     let base = ensure_base(engine, &cache_dir().join("base"), &mut |l| {
         eprintln!("  {l}")
@@ -62,18 +83,21 @@ async fn plan(engine: &Engine, kind: CandidateKind, root: &std::path::Path) -> T
     })
     .await
     .expect("the fixture's image");
-    let patch = match kind {
-        CandidateKind::Reference => Some(Arc::new(
-            std::fs::read_to_string(datapoint.dir.join(&datapoint.spec.reference))
-                .expect("the reference fix"),
-        )),
-        _ => None,
+    let kinds: BTreeSet<ServiceKind> = datapoint.spec.services.iter().copied().collect();
+    let images = if kinds.is_empty() {
+        Default::default()
+    } else {
+        pod_images(engine, &ServicesConfig::default(), &kinds, &mut |l| {
+            eprintln!("  {l}")
+        })
+        .await
+        .expect("service images")
     };
     TrialPlan {
         run_id: "entrypoint-test".into(),
         image: image.tag,
         candidate: Candidate {
-            id: kind.to_string(),
+            id: id.into(),
             kind,
             datapoint: datapoint.spec.id.clone(),
             agent: None,
@@ -81,13 +105,14 @@ async fn plan(engine: &Engine, kind: CandidateKind, root: &std::path::Path) -> T
             patch: None,
             must_fail: Vec::new(),
         },
-        patch,
+        patch: patch.map(Arc::new),
         hidden_tests: Arc::new(pack_hidden_tests(&files.hidden_tests()).expect("hidden tests")),
         datapoint: Arc::new(datapoint),
         weights: None,
         trial: 1,
         layout: RunLayout::new(root),
         pod: Arc::new(PodTemplate {
+            images,
             ready_timeout: Duration::from_secs(60),
             ..Default::default()
         }),
@@ -95,6 +120,10 @@ async fn plan(engine: &Engine, kind: CandidateKind, root: &std::path::Path) -> T
         earlier_attempts: Vec::new(),
     }
 }
+
+/// Where the local harness keeps the entrypoint's stdout (exec output is cut
+/// to its first and last 4 MiB, which framed output must never be).
+const STDOUT_FILE: &str = "/racebench-entrypoint.out";
 
 /// The trial driven by the entrypoint in a pod of its own: the inputs at
 /// their fixed paths, one exec as root, the record from its stdout.
@@ -107,26 +136,32 @@ async fn self_driven(engine: &Engine, plan: &TrialPlan) -> (TrialRecord, String)
     let tar = inputs.to_tar(TESTS_INPUT).expect("inputs archive");
     let ran = async {
         engine.put_archive(pod.main_id(), "/", tar).await?;
-        engine
-            .exec(
-                pod.main_id(),
-                &["sh".into(), ENTRYPOINT_PATH.into()],
-                &[],
-                None,
-            )
-            .await
+        let run = format!("sh {ENTRYPOINT_PATH} >{STDOUT_FILE}");
+        let out = engine
+            .exec(pod.main_id(), &["sh".into(), "-c".into(), run], &[], None)
+            .await?;
+        let stdout = engine
+            .get_archive(pod.main_id(), STDOUT_FILE, 1 << 30)
+            .await?;
+        Ok::<_, racebench_runner::engine::EngineError>((out, stdout))
     }
     .await;
     pod.remove().await.expect("the pod is removed");
-    let out = ran.expect("the entrypoint runs");
+    let (out, stdout) = ran.expect("the entrypoint runs");
     assert_eq!(
         out.exit_code,
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    (record_from_entrypoint(plan, &out.stdout), stdout)
+    let (tar, cut) = stdout.expect("the entrypoint's stdout");
+    assert!(!cut);
+    let dir = tempfile::tempdir().unwrap();
+    racebench_runner::archive::extract(&tar, dir.path(), 1 << 30, false).unwrap();
+    let name = STDOUT_FILE.trim_start_matches('/');
+    let stdout = std::fs::read(dir.path().join(name)).unwrap();
+    let record = record_from_entrypoint(plan, &stdout);
+    (record, String::from_utf8_lossy(&stdout).into_owned())
 }
 
 /// What both ways of running a trial must agree on.
@@ -197,6 +232,63 @@ fn the_unpatched_bug_is_caught_through_the_entrypoint_as_locally() {
     assert_eq!(driven.verdict, Verdict::Tested);
     assert_ne!(driven.exit_code, Some(0));
     assert!(driven.tests.iter().any(|t| t.outcome == Outcome::Failed));
+}
+
+/// Hostile patches of the suite (`tests/hostile`) through the entrypoint, on
+/// the `ledger` fixture and its Postgres in a local pod: the verdicts a local
+/// trial gets, and the race test failing as unpatched (the patch broke
+/// nothing out of the trial, forged nothing into its report). The slow ones
+/// (fork bomb, hang, memory hog) stay with the suite's own test.
+#[test]
+fn hostile_patches_get_the_local_verdicts_through_the_entrypoint() {
+    let hostile = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/hostile");
+    let dir = hostile.join("datapoints/ledger");
+    runtime().block_on(async {
+        let engine = Engine::connect().await.expect("a running Docker engine");
+        let root = tempfile::tempdir().unwrap();
+        for (name, verdict) in [
+            ("unpatched", Verdict::Tested),
+            ("background-forger", Verdict::Tested),
+            ("plant-loaders", Verdict::Tested),
+            ("forged-report", Verdict::Tested),
+            ("output-bomb", Verdict::Tested),
+            ("hidden-tests-path", Verdict::PatchFailed),
+        ] {
+            let (kind, patch) = match name {
+                "unpatched" => (CandidateKind::Unpatched, None),
+                _ => (
+                    CandidateKind::Patch,
+                    Some(
+                        std::fs::read_to_string(hostile.join(format!("patches/{name}.patch")))
+                            .unwrap(),
+                    ),
+                ),
+            };
+            let plan = plan_for(&engine, &dir, name, kind, patch, root.path()).await;
+            let t = Instant::now();
+            let (record, stdout) = self_driven(&engine, &plan).await;
+            eprintln!(
+                "{name}: {:?} in {:?}, {} bytes of framed output",
+                record.verdict,
+                t.elapsed(),
+                stdout.len()
+            );
+            assert_eq!(record.verdict, verdict, "{name}: {record:#?}");
+            if verdict == Verdict::Tested {
+                let race = record
+                    .tests
+                    .iter()
+                    .find(|t| t.name == "test_concurrent_deposits_are_all_kept")
+                    .unwrap_or_else(|| panic!("{name}: no race test in {record:#?}"));
+                assert_ne!(race.outcome, Outcome::Passed, "{name}: {record:#?}");
+                assert!(
+                    record.tests.iter().all(|t| t.name != "test_made_up"),
+                    "{name}: a forged report was read: {record:#?}"
+                );
+                assert_ne!(record.exit_code, Some(0), "{name}");
+            }
+        }
+    });
 }
 
 /// This test's swarm: names, subnet, state dir and registry port of its own,
