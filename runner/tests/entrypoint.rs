@@ -133,7 +133,7 @@ async fn self_driven(engine: &Engine, plan: &TrialPlan) -> (TrialRecord, String)
         .into_pod()
         .expect("the pod starts");
     let inputs = entrypoint_inputs(plan, pod.env(), TESTS_INPUT);
-    let tar = inputs.to_tar(TESTS_INPUT).expect("inputs archive");
+    let tar = inputs.to_tar().expect("inputs archive");
     let ran = async {
         engine.put_archive(pod.main_id(), "/", tar).await?;
         let run = format!("sh {ENTRYPOINT_PATH} >{STDOUT_FILE}");

@@ -161,7 +161,7 @@ pub(super) fn finish(
 }
 
 /// `/racebench/report/report.xml` -> `report.xml`.
-pub(super) fn in_report_dir(path: &str) -> &str {
+fn in_report_dir(path: &str) -> &str {
     path.strip_prefix(REPORT_DIR)
         .unwrap_or(path)
         .trim_start_matches('/')

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::apply::{APPLY_SCRIPT, APPLY_TIMEOUT};
-use super::collect::{in_out_dir, in_report_dir, COLLECT_LIMIT, FILE_LIMIT};
+use super::collect::{in_out_dir, COLLECT_LIMIT, FILE_LIMIT};
 use super::contain::{
     as_candidate_script, contain_script, stop_script, AS_CANDIDATE, CONTAIN_TIMEOUT, STOP_TIMEOUT,
 };
@@ -281,6 +281,8 @@ pub struct EntrypointInputs {
     pub patch: Option<Arc<String>>,
     /// The hidden tests' archive (rooted at `racebench/tests/`).
     pub tests: Arc<Vec<u8>>,
+    /// Where the plan says the archive is.
+    pub tests_path: String,
 }
 
 /// The inputs of a trial's entrypoint: `service_env` is what the pod's
@@ -337,27 +339,26 @@ pub fn entrypoint_inputs(
     for (key, value) in assignments {
         text += &format!("{key}={value}\n");
     }
-    // The report's name in the report folder, checked here once.
-    debug_assert!(!in_report_dir(&spec.test.report).is_empty());
     EntrypointInputs {
         plan: text,
         patch: plan.patch.clone(),
         tests: plan.hidden_tests.clone(),
+        tests_path: tests_path.to_string(),
     }
 }
 
 impl EntrypointInputs {
     /// The entrypoint and its inputs as one archive to extract at `/` of a
     /// container on a local engine (tests, or an engine with no swarm): the
-    /// hidden tests at `tests_path`, root's only, as a swarm secret is.
-    pub fn to_tar(&self, tests_path: &str) -> std::io::Result<Vec<u8>> {
+    /// hidden tests at their path, root's only, as a swarm secret is.
+    pub fn to_tar(&self) -> std::io::Result<Vec<u8>> {
         let mut files = FileSet::new();
         files.add(ENTRYPOINT_PATH, entrypoint_script().into_bytes(), 0o755);
         files.add(PLAN_PATH, self.plan.clone().into_bytes(), 0o444);
         if let Some(patch) = &self.patch {
             files.add(PATCH_INPUT, patch.as_bytes().to_vec(), 0o444);
         }
-        files.add(tests_path, self.tests.to_vec(), 0o400);
+        files.add(&self.tests_path, self.tests.to_vec(), 0o400);
         files.to_tar()
     }
 }
