@@ -241,19 +241,34 @@ fn the_unpatched_bug_is_caught_through_the_entrypoint_as_locally() {
 /// (fork bomb, hang, memory hog) stay with the suite's own test.
 #[test]
 fn hostile_patches_get_the_local_verdicts_through_the_entrypoint() {
+    hostile_through_the_entrypoint(&[
+        ("unpatched", &[Verdict::Tested]),
+        ("background-forger", &[Verdict::Tested]),
+        ("plant-loaders", &[Verdict::Tested]),
+        ("forged-report", &[Verdict::Tested]),
+        ("output-bomb", &[Verdict::Tested]),
+        ("hidden-tests-path", &[Verdict::PatchFailed]),
+    ]);
+}
+
+/// The slow ones, each up to the test step's 45 s limit: run by hand with
+/// `--ignored`.
+#[test]
+#[ignore = "slow: each runs into the test step's limit"]
+fn slow_hostile_patches_through_the_entrypoint() {
+    hostile_through_the_entrypoint(&[
+        ("fork-bomb", &[Verdict::TimedOut, Verdict::Tested]),
+        ("hang", &[Verdict::TimedOut, Verdict::Tested]),
+    ]);
+}
+
+fn hostile_through_the_entrypoint(cases: &[(&str, &[Verdict])]) {
     let hostile = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/hostile");
     let dir = hostile.join("datapoints/ledger");
     runtime().block_on(async {
         let engine = Engine::connect().await.expect("a running Docker engine");
         let root = tempfile::tempdir().unwrap();
-        for (name, verdict) in [
-            ("unpatched", Verdict::Tested),
-            ("background-forger", Verdict::Tested),
-            ("plant-loaders", Verdict::Tested),
-            ("forged-report", Verdict::Tested),
-            ("output-bomb", Verdict::Tested),
-            ("hidden-tests-path", Verdict::PatchFailed),
-        ] {
+        for &(name, verdicts) in cases {
             let (kind, patch) = match name {
                 "unpatched" => (CandidateKind::Unpatched, None),
                 _ => (
@@ -273,8 +288,9 @@ fn hostile_patches_get_the_local_verdicts_through_the_entrypoint() {
                 t.elapsed(),
                 stdout.len()
             );
-            assert_eq!(record.verdict, verdict, "{name}: {record:#?}");
-            if verdict == Verdict::Tested {
+            assert!(verdicts.contains(&record.verdict), "{name}: {record:#?}");
+            eprintln!("  error: {:?}", record.error);
+            if record.verdict == Verdict::Tested {
                 let race = record
                     .tests
                     .iter()
