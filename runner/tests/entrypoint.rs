@@ -4,7 +4,9 @@
 //! entrypoint inside the same kind of pod (inputs extracted at their fixed
 //! paths, the entrypoint started with one exec, its stdout decoded by
 //! `record_from_entrypoint`). Both records must agree: verdict, exit code,
-//! tests and their outcomes, apply method, logs and events.
+//! tests and their outcomes, apply method, logs and events. Hostile patches
+//! of `tests/hostile` on its `ledger` fixture (with Postgres) through the
+//! entrypoint get the local verdicts.
 //!
 //! Then the same two trials on a one-node test swarm (`tests/cluster/testswarm`,
 //! its own names, subnet and port): the image pushed by digest, the
@@ -13,9 +15,10 @@
 //! saying why, where the test swarm cannot run (not root, no network
 //! namespaces, no dockerd).
 //!
-//! Run: `cargo test -p racebench-runner --test entrypoint` (about half a
-//! minute for the local part once the images are built, about a minute more
-//! for the swarm: the image push and pull, and the swarm's `down`).
+//! Run: `cargo test -p racebench-runner --test entrypoint` (about 40 s for
+//! the local part once the images are built, about a minute more for the
+//! swarm: the image push and pull, and the swarm's `down`); the slow hostile
+//! patches (about 2 minutes) with `-- --ignored`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -238,7 +241,7 @@ fn the_unpatched_bug_is_caught_through_the_entrypoint_as_locally() {
 /// the `ledger` fixture and its Postgres in a local pod: the verdicts a local
 /// trial gets, and the race test failing as unpatched (the patch broke
 /// nothing out of the trial, forged nothing into its report). The slow ones
-/// (fork bomb, hang, memory hog) stay with the suite's own test.
+/// are below, run by hand.
 #[test]
 fn hostile_patches_get_the_local_verdicts_through_the_entrypoint() {
     hostile_through_the_entrypoint(&[
