@@ -24,6 +24,10 @@ use racebench_runner::cluster::{
 use racebench_runner::engine::Engine;
 use sha2::{Digest, Sha256};
 
+#[path = "support/testswarm.rs"]
+mod testswarm;
+use testswarm::{cannot_run, script, Swarm, SwarmName};
+
 /// This test's swarm: its own names, subnet and state dir, so it never meets
 /// a swarm someone made by hand with the default settings.
 const NAME: &str = "rbtest";
@@ -32,55 +36,14 @@ const NET: &str = "10.213.7";
 /// on a machine with systemd.
 const REGISTRY_PORT: &str = "5021";
 
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cluster/testswarm")
-}
-
-fn state_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("{NAME}-state"))
-}
-
-fn harness(args: &[&str]) -> std::process::Output {
-    Command::new("bash")
-        .arg(script())
-        .args(args)
-        .env("RBSWARM_NAME", NAME)
-        .env("RBSWARM_NET", NET)
-        .env("RBSWARM_STATE", state_dir())
-        .env("RBSWARM_PORT", REGISTRY_PORT)
-        .output()
-        .expect("run testswarm")
-}
+const SWARM: SwarmName = SwarmName {
+    name: NAME,
+    net: NET,
+    port: REGISTRY_PORT,
+};
 
 fn harness_ok(args: &[&str]) -> String {
-    let out = harness(args);
-    assert!(
-        out.status.success(),
-        "testswarm {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Why the harness cannot run here, if it cannot (not root, no network
-/// namespaces, no dockerd). Anything else missing is a failure, not a skip.
-fn cannot_run() -> Option<String> {
-    let uid = Command::new("id").arg("-u").output().ok()?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Some("not root: the swarm harness needs ip netns, iptables and dockerd".into());
-    }
-    let netns = Command::new("unshare").args(["--net", "true"]).status();
-    if !matches!(netns, Ok(s) if s.success()) {
-        return Some("network namespaces are not available (unshare --net failed)".into());
-    }
-    if Command::new("ip").args(["netns", "list"]).output().is_err() {
-        return Some("no `ip` (iproute2) to make network namespaces".into());
-    }
-    if Command::new("dockerd").arg("--version").output().is_err() {
-        return Some("no dockerd to run as swarm nodes".into());
-    }
-    None
+    SWARM.harness_ok(args)
 }
 
 /// Cgroup directories named `name` (a node's cgroup parent), under any
@@ -113,45 +76,6 @@ fn cgroups_named(name: &str) -> (Vec<PathBuf>, Vec<String>) {
         }
     }
     (dirs, procs)
-}
-
-/// The swarm; taken down when dropped, even when the test fails.
-struct Swarm {
-    env: HashMap<String, String>,
-}
-
-impl Swarm {
-    fn up() -> Swarm {
-        // A test killed before its teardown left the same names behind: ours.
-        harness_ok(&["down"]);
-        let started = Instant::now();
-        harness_ok(&["up", "3"]);
-        eprintln!("swarm up in {:?}", started.elapsed());
-        let env = harness_ok(&["env"])
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Swarm { env }
-    }
-
-    fn get(&self, key: &str) -> &str {
-        self.env
-            .get(key)
-            .unwrap_or_else(|| panic!("testswarm env has no {key}"))
-    }
-}
-
-impl Drop for Swarm {
-    fn drop(&mut self) {
-        let out = harness(&["down"]);
-        if !out.status.success() {
-            eprintln!(
-                "testswarm down failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
 }
 
 fn node<'a>(nodes: &'a [NodeInfo], hostname: &str) -> &'a NodeInfo {
@@ -237,7 +161,9 @@ fn a_pod_runs_on_one_node_of_a_swarm_a_lost_node_is_reported_and_nothing_is_left
         eprintln!("SKIPPED: the test swarm cannot run here: {reason}");
         return;
     }
-    let swarm = Swarm::up();
+    let started = Instant::now();
+    let swarm = SWARM.up(3);
+    eprintln!("swarm up in {:?}", started.elapsed());
     let probe = harness_ok(&["probe-image"]).trim().to_string();
     assert!(probe.contains("@sha256:"), "probe image by digest: {probe}");
 
@@ -258,7 +184,7 @@ fn a_pod_runs_on_one_node_of_a_swarm_a_lost_node_is_reported_and_nothing_is_left
 
     // The harness takes down all it made.
     drop(swarm);
-    assert!(!state_dir().exists(), "state dir left");
+    assert!(!SWARM.state_dir().exists(), "state dir left");
     let links = Command::new("ip").args(["-br", "link"]).output().unwrap();
     let links = String::from_utf8_lossy(&links.stdout);
     assert!(!links.contains(NAME), "links left: {links}");

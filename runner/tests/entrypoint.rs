@@ -22,7 +22,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,6 +43,10 @@ use racebench_runner::trial::{
     run_trial, PodTemplate, TrialPlan, ENTRYPOINT_PATH, PATCH_INPUT, PLAN_PATH, SWARM_TESTS_INPUT,
 };
 use tokio_util::sync::CancellationToken;
+
+#[path = "support/testswarm.rs"]
+mod testswarm;
+use testswarm::{cannot_run, SwarmName};
 
 /// Where a local test puts the hidden tests' archive (a secret's path on a swarm).
 const TESTS_INPUT: &str = "/racebench/in/tests.tar";
@@ -318,80 +321,11 @@ const SWARM_NAME: &str = "rbentry";
 const SWARM_NET: &str = "10.213.9";
 const SWARM_PORT: &str = "5022";
 
-fn harness(args: &[&str]) -> std::process::Output {
-    Command::new("bash")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cluster/testswarm"))
-        .args(args)
-        .env("RBSWARM_NAME", SWARM_NAME)
-        .env("RBSWARM_NET", SWARM_NET)
-        .env(
-            "RBSWARM_STATE",
-            std::env::temp_dir().join(format!("{SWARM_NAME}-state")),
-        )
-        .env("RBSWARM_PORT", SWARM_PORT)
-        .output()
-        .expect("run testswarm")
-}
-
-fn harness_ok(args: &[&str]) -> String {
-    let out = harness(args);
-    assert!(
-        out.status.success(),
-        "testswarm {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Why the test swarm cannot run here, if it cannot.
-fn cannot_run() -> Option<String> {
-    let uid = Command::new("id").arg("-u").output().ok()?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Some("not root".into());
-    }
-    let netns = Command::new("unshare").args(["--net", "true"]).status();
-    if !matches!(netns, Ok(s) if s.success()) {
-        return Some("no network namespaces".into());
-    }
-    if Command::new("dockerd").arg("--version").output().is_err() {
-        return Some("no dockerd".into());
-    }
-    None
-}
-
-/// The one-node swarm; taken down when dropped, even when the test fails.
-struct Swarm(HashMap<String, String>);
-
-impl Swarm {
-    fn up() -> Swarm {
-        harness_ok(&["down"]);
-        harness_ok(&["up", "1"]);
-        Swarm(
-            harness_ok(&["env"])
-                .lines()
-                .filter_map(|l| l.split_once('='))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
-    }
-
-    fn get(&self, key: &str) -> &str {
-        &self.0[key]
-    }
-}
-
-impl Drop for Swarm {
-    fn drop(&mut self) {
-        let out = harness(&["down"]);
-        if !out.status.success() {
-            eprintln!(
-                "testswarm down failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
-}
+const SWARM: SwarmName = SwarmName {
+    name: SWARM_NAME,
+    net: SWARM_NET,
+    port: SWARM_PORT,
+};
 
 /// One trial as a swarm job: its inputs as configs and a secret, the
 /// entrypoint as the command, the record from the manager's logs.
@@ -515,7 +449,7 @@ fn the_entrypoint_drives_trials_on_a_one_node_test_swarm() {
         let root = tempfile::tempdir().unwrap();
         let reference = plan(&engine, CandidateKind::Reference, root.path()).await;
         let unpatched = plan(&engine, CandidateKind::Unpatched, root.path()).await;
-        let swarm = Swarm::up();
+        let swarm = SWARM.up(1);
         let t = Instant::now();
         let tag = reference.image.rsplit(':').next().unwrap();
         let image = engine
