@@ -134,29 +134,38 @@ type RemoveFuture =
 /// Runs a removal on a fresh thread with its own runtime and engine connection,
 /// waiting at most 20 s, so it works from `Drop` inside or outside a runtime.
 fn remove_in_background(job: impl FnOnce(Engine) -> RemoveFuture + Send + 'static) {
+    run_detached("cleanup", Duration::from_secs(20), async move {
+        match Engine::connect().await {
+            Ok(engine) => {
+                if let Err(e) = job(engine).await {
+                    tracing::warn!("cleanup after an interrupted step failed: {e}");
+                }
+            }
+            Err(e) => tracing::warn!("cleanup could not reach the engine: {e}"),
+        }
+    });
+}
+
+/// Runs `work` to its end on a fresh thread with a runtime of its own, and
+/// waits for it at most `limit`: the way a guard's `Drop` does async cleanup,
+/// inside or outside a runtime. `what` names it in the log if no runtime
+/// can be started.
+pub(crate) fn run_detached(
+    what: &str,
+    limit: Duration,
+    work: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let what = what.to_string();
     let handle = std::thread::spawn(move || {
-        let runtime = match tokio::runtime::Builder::new_current_thread()
+        match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
         {
-            Ok(rt) => rt,
-            Err(e) => {
-                tracing::warn!("failed to start cleanup runtime: {e}");
-                return;
-            }
-        };
-        runtime.block_on(async move {
-            match Engine::connect().await {
-                Ok(engine) => {
-                    if let Err(e) = job(engine).await {
-                        tracing::warn!("cleanup after an interrupted step failed: {e}");
-                    }
-                }
-                Err(e) => tracing::warn!("cleanup could not reach the engine: {e}"),
-            }
-        });
+            Ok(runtime) => runtime.block_on(work),
+            Err(e) => tracing::warn!("failed to start {what} runtime: {e}"),
+        }
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = std::time::Instant::now() + limit;
     while !handle.is_finished() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -3,11 +3,12 @@
 //! normal path; a guard dropped without it (a panic, an early return) removes
 //! them from a helper thread with its own connection to the manager.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::cleanup::Removed;
 use super::error::ClusterError;
 use super::manager::Manager;
+use crate::guard::run_detached;
 
 /// How long removal waits for tasks to let go of networks, secrets and configs.
 const SETTLE: Duration = Duration::from_secs(30);
@@ -58,20 +59,12 @@ impl Drop for LabelGuard {
         }
         let host = self.manager.host().to_string();
         let label = self.label.clone();
-        // A thread with its own runtime and connection, so this works from
-        // Drop inside or outside a runtime; waited for, within a bound.
-        let handle = std::thread::spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    tracing::warn!("failed to start cluster cleanup runtime: {e}");
-                    return;
-                }
-            };
-            runtime.block_on(async move {
+        // Its own connection, on a thread with its own runtime, so this works
+        // from Drop inside or outside a runtime; waited for, within a bound.
+        run_detached(
+            "cluster cleanup",
+            SETTLE + Duration::from_secs(10),
+            async move {
                 let removed = match Manager::connect(&host).await {
                     Ok(manager) => manager.remove_labelled(&label, SETTLE).await,
                     Err(e) => Err(e),
@@ -79,11 +72,7 @@ impl Drop for LabelGuard {
                 if let Err(e) = removed {
                     tracing::warn!(%label, "cluster cleanup after an interrupted pod failed: {e}");
                 }
-            });
-        });
-        let deadline = Instant::now() + SETTLE + Duration::from_secs(10);
-        while !handle.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            },
+        );
     }
 }
