@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::diff_lines::{diff_lines, DiffLine};
 use super::display::{agent_end, count, duration_ms, interval, opt_score, usd};
+use super::log_view::LogView;
 use super::page::{agent_href, candidate_anchor, datapoint_href};
 use super::trial_strip::{trial_strip, StripCell};
 use crate::agent_sample::AgentSample;
@@ -81,14 +82,6 @@ struct DiffView {
     lines: Vec<DiffLine>,
     note: Option<String>,
     empty: bool,
-}
-
-#[derive(Debug, Serialize)]
-struct LogView {
-    name: String,
-    path: String,
-    text: String,
-    note: Option<String>,
 }
 
 #[derive(Debug, Serialize)]

@@ -10,6 +10,7 @@ mod diff_lines;
 mod display;
 mod error;
 mod index_page;
+mod log_view;
 mod options;
 mod page;
 mod site;

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::agent_page::SampleBrief;
 use super::display::{outcome, outcome_words, verdict};
+use super::log_view::LogView;
 use super::page::{candidate_anchor, datapoint_href, timeline_href};
 use crate::excerpt::read_tail;
 use crate::load::LoadedRun;
@@ -41,14 +42,6 @@ struct FailingTest {
     symbol: &'static str,
     words: &'static str,
     message: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-struct LogView {
-    name: String,
-    path: String,
-    text: String,
-    note: Option<String>,
 }
 
 /// The pages a trial's page links to besides its datapoint's.
