@@ -40,7 +40,8 @@ use racebench_runner::pod::MAIN_CAPS;
 use racebench_runner::services::{pod_images, ServicesConfig};
 use racebench_runner::trial::{
     entrypoint_inputs, entrypoint_script, pack_hidden_tests, prepare_pod, record_from_entrypoint,
-    run_trial, PodTemplate, TrialPlan, ENTRYPOINT_PATH, PATCH_INPUT, PLAN_PATH, SWARM_TESTS_INPUT,
+    run_trial, InputPaths, PodTemplate, TrialPlan, ENTRYPOINT_PATH, PATCH_INPUT, PLAN_PATH,
+    SWARM_TESTS_INPUT,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -138,7 +139,7 @@ async fn self_driven(engine: &Engine, plan: &TrialPlan) -> (TrialRecord, String)
         .await
         .into_pod()
         .expect("the pod starts");
-    let inputs = entrypoint_inputs(plan, pod.env(), TESTS_INPUT);
+    let inputs = entrypoint_inputs(plan, pod.env(), &InputPaths::single(TESTS_INPUT));
     let tar = inputs.to_tar().expect("inputs archive");
     let ran = async {
         engine.put_archive(pod.main_id(), "/", tar).await?;
@@ -341,7 +342,7 @@ async fn on_swarm(manager: &Manager, image: &str, node_id: &str, plan: &TrialPla
         ("org.racebench".to_string(), "1".to_string()),
         ("org.racebench.trial".to_string(), trial.clone()),
     ]);
-    let inputs = entrypoint_inputs(plan, &[], SWARM_TESTS_INPUT);
+    let inputs = entrypoint_inputs(plan, &[], &InputPaths::single(SWARM_TESTS_INPUT));
     let mut files: Vec<(InputKind, &str, String, Vec<u8>, u32)> = vec![
         (
             InputKind::Config,

@@ -1,17 +1,36 @@
 //! `racebench clean`: removes every container, network and volume racebench
 //! labelled (pods, builders), leftovers of dead processes on external
-//! services, and with `--images` the images it built.
+//! services, with `--images` the images it built, and with `--cluster` what
+//! it left on a swarm (services, networks, secrets, configs, by label).
 
+use std::time::Duration;
+
+use racebench_runner::cluster::Manager;
 use racebench_runner::engine::Engine;
 use racebench_runner::guard::remove_network_fully;
 use racebench_runner::labels;
 use racebench_runner::services::{External, ServicesConfig};
 
 use crate::args::CleanArgs;
+use crate::commands::launch::swarm_manager;
 use crate::exit_code;
 use crate::output;
 
 pub async fn clean(args: CleanArgs) -> anyhow::Result<i32> {
+    if args.cluster {
+        let manager = Manager::connect(&swarm_manager(&args.swarm)?).await?;
+        let label = match &args.run {
+            Some(run) => format!("{}={run}", labels::RUN),
+            None => labels::OWNER.to_string(),
+        };
+        let removed = manager
+            .remove_labelled(&label, Duration::from_secs(60))
+            .await?;
+        println!(
+            "removed from the swarm: {} service(s), {} network(s), {} secret(s), {} config(s)",
+            removed.services, removed.networks, removed.secrets, removed.configs
+        );
+    }
     let engine = Engine::connect().await?;
     if let Some(run) = &args.run {
         let label = format!("{}={run}", labels::RUN);
