@@ -10,7 +10,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::util::{trials, Racebench};
+use crate::util::{copy_fixtures, trials, Racebench};
 
 #[path = "../../runner/tests/support/testswarm.rs"]
 mod testswarm;
@@ -280,5 +280,53 @@ fn a_run_on_a_three_node_swarm_survives_a_lost_node_and_leaves_nothing() {
         let left = gone_within(i, Duration::from_secs(30));
         assert!(left.is_empty(), "node {i} still has {left:?} after Ctrl-C");
     }
+
+    // Hidden tests larger than one swarm secret holds (500 KB) arrive whole:
+    // the fixture with 1.2 MB of random bytes beside its tests, and a test
+    // that checks their hash, passes with the reference.
+    let (datapoints, weights) = copy_fixtures(&tmp.path().join("big"));
+    let tests_dir = datapoints.join("counter-race/tests");
+    let blob: Vec<u8> = (0..1_200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(tests_dir.join("blob.bin"), &blob).unwrap();
+    let summed = Command::new("sha256sum")
+        .arg(tests_dir.join("blob.bin"))
+        .output()
+        .unwrap();
+    let digest = String::from_utf8_lossy(&summed.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        tests_dir.join("test_blob.py"),
+        format!(
+            "import hashlib, os\n\ndef test_the_blob_arrived_whole():\n    path = os.path.join(os.path.dirname(__file__), 'blob.bin')\n    assert hashlib.sha256(open(path, 'rb').read()).hexdigest() == '{digest}'\n"
+        ),
+    )
+    .unwrap();
+    let run = on_swarm(&swarm, Racebench::fixture(&results))
+        .env("RACEBENCH_DATAPOINTS", &datapoints)
+        .env("RACEBENCH_WEIGHTS", &weights)
+        .args([
+            "run",
+            "-d",
+            "counter-race",
+            "--reference",
+            "--cluster",
+            "swarm",
+        ])
+        .output();
+    assert!(matches!(run.code(), 0 | 1), "{}", run.stderr());
+    let records = trials(&run.run_dir(), "counter-race", "reference");
+    let blob_test = records[0]["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "test_the_blob_arrived_whole")
+        .cloned()
+        .unwrap_or_else(|| panic!("the blob test ran: {:#}", records[0]));
+    assert_eq!(blob_test["outcome"], "passed", "{:#}", records[0]);
     drop(swarm);
 }

@@ -439,6 +439,69 @@ mod tests {
     use super::*;
     use std::process::Command;
 
+    #[test]
+    fn inputs_over_one_part_are_numbered_and_split_evenly() {
+        let one = InputPaths::parts(10, 10, 100);
+        assert_eq!(one.tests, vec![SWARM_TESTS_INPUT.to_string()]);
+        assert_eq!(one.patch, vec![PATCH_INPUT.to_string()]);
+        let many = InputPaths::parts(1_200_000, 0, 500 * 1024);
+        assert_eq!(
+            many.tests,
+            (0..3)
+                .map(|i| format!("{SWARM_TESTS_INPUT}.{i:03}"))
+                .collect::<Vec<_>>()
+        );
+        let data: Vec<u8> = (0..1_200_000u32).map(|i| i as u8).collect();
+        let parts = split_input(&data, 3);
+        assert_eq!(parts.len(), 3);
+        assert!(parts.iter().all(|p| p.len() <= 500 * 1024));
+        assert_eq!(parts.concat(), data);
+        assert_eq!(split_input(b"", 1), vec![&b""[..]]);
+        assert_eq!(split_input(b"ab", 3).concat(), b"ab");
+    }
+
+    #[test]
+    fn the_unpack_script_joins_the_parts_in_order_and_refuses_a_missing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = FileSet::new();
+        let blob: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        files.add("racebench/tests/blob.bin", blob.clone(), 0o644);
+        let tar = files.to_tar().unwrap();
+        let mut paths = Vec::new();
+        for (i, part) in split_input(&tar, 3).into_iter().enumerate() {
+            let path = dir.path().join(format!("tests.tar.{i:03}"));
+            std::fs::write(&path, part).unwrap();
+            paths.push(path.display().to_string());
+        }
+        let root = dir.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        let script = UNPACK_SCRIPT.replace(" -C /", &format!(" -C {}", root.display()));
+        let run = |paths: &[String]| {
+            Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .arg("racebench-unpack")
+                .args(paths)
+                .output()
+                .unwrap()
+        };
+        let out = run(&paths);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read(root.join("racebench/tests/blob.bin")).unwrap(),
+            blob
+        );
+        let mut missing = paths.clone();
+        missing[1] = dir.path().join("gone").display().to_string();
+        let out = run(&missing);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("is missing"));
+    }
+
     fn sh(script: &str) -> std::process::Output {
         Command::new("sh")
             .arg("-c")
