@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::util::{copy_fixtures, trials, Racebench};
 
 #[path = "../../runner/tests/support/testswarm.rs"]
-mod testswarm;
+pub mod testswarm;
 use testswarm::{cannot_run, Swarm, SwarmName};
 
 const SWARM: SwarmName = SwarmName {
@@ -41,8 +41,8 @@ fn on_swarm(swarm: &Swarm, racebench: Racebench) -> Racebench {
 }
 
 /// racebench's containers on node `i` (candidate label of each).
-fn containers_on(i: usize, filter: &str) -> Vec<String> {
-    let out = SWARM.harness(&[
+fn containers_on(swarm: &SwarmName, i: usize, filter: &str) -> Vec<String> {
+    let out = swarm.harness(&[
         "docker",
         &i.to_string(),
         "ps",
@@ -61,10 +61,10 @@ fn containers_on(i: usize, filter: &str) -> Vec<String> {
 /// racebench's containers on node `i` once the node's engine removed what
 /// the manager took away (it does so on its own, a moment later), or what
 /// is still there after `limit`.
-fn gone_within(i: usize, limit: Duration) -> Vec<String> {
+pub fn gone_within(swarm: &SwarmName, i: usize, limit: Duration) -> Vec<String> {
     let deadline = Instant::now() + limit;
     loop {
-        let left = containers_on(i, "label=org.racebench");
+        let left = containers_on(swarm, i, "label=org.racebench");
         if left.is_empty() || Instant::now() > deadline {
             return left;
         }
@@ -152,7 +152,7 @@ fn a_run_on_a_three_node_swarm_survives_a_lost_node_and_leaves_nothing() {
         );
         still_running(&mut child);
         let on = |i| {
-            containers_on(i, "label=org.racebench.role=trial")
+            containers_on(&SWARM, i, "label=org.racebench.role=trial")
                 .iter()
                 .any(|c| c == "patch-slow")
         };
@@ -227,7 +227,7 @@ fn a_run_on_a_three_node_swarm_survives_a_lost_node_and_leaves_nothing() {
     assert!(checked.contains("1 of 3 node(s) take trials"), "{checked}");
     let alive: Vec<usize> = (1..=3).filter(|&i| i != killed).collect();
     for &i in &alive {
-        let left = gone_within(i, Duration::from_secs(30));
+        let left = gone_within(&SWARM, i, Duration::from_secs(30));
         assert!(left.is_empty(), "node {i} still has {left:?}");
     }
 
@@ -255,7 +255,7 @@ fn a_run_on_a_three_node_swarm_survives_a_lost_node_and_leaves_nothing() {
         still_running(&mut child);
         if alive
             .iter()
-            .any(|&i| !containers_on(i, "label=org.racebench.role=trial").is_empty())
+            .any(|&i| !containers_on(&SWARM, i, "label=org.racebench.role=trial").is_empty())
         {
             break;
         }
@@ -277,7 +277,7 @@ fn a_run_on_a_three_node_swarm_survives_a_lost_node_and_leaves_nothing() {
         "{checked}\n{stderr}"
     );
     for &i in &alive {
-        let left = gone_within(i, Duration::from_secs(30));
+        let left = gone_within(&SWARM, i, Duration::from_secs(30));
         assert!(left.is_empty(), "node {i} still has {left:?} after Ctrl-C");
     }
 

@@ -228,13 +228,26 @@ rb_trial() {{
     eval "set -- $RB_BUILD"
     rb_step {build} "$RB_BUILD_LIMIT" "$RB_WORKTREE" {as_candidate} "$@" || return
   fi
+  rb_reap
   rb_step {stop_build} {stop_limit} / sh -c "$RB_STOP" || return
   eval "set -- $RB_TESTS_PARTS"
   rb_step {unpack} {unpack_limit} / sh -c "$RB_UNPACK" racebench-unpack "$@" || return
   rb_step {prepare} {prepare_limit} / sh -c "$RB_PREPARE" || return
   eval "set -- $RB_TEST"
   rb_step {test} "$RB_TEST_LIMIT" {tests_dir} "$@"
+  rb_reap
   rb_step {stop_test} {stop_limit} / sh -c "$RB_STOP"
+}}
+
+# rb_reap: SIGKILL to every process in the container but this shell and init,
+# with builtins only: a fork bomb that filled the pids limit leaves no room for
+# the stop script (or anything else) to start, and the local runner stops
+# the candidate from outside, which the entrypoint cannot.
+# Never outside a container (where -1 would be every process of the machine).
+rb_reap() {{
+  [ -e /.dockerenv ] || return 0
+  rb_i=0
+  while [ "$rb_i" -lt 20 ]; do kill -KILL -1 2>/dev/null; rb_i=$((rb_i + 1)); done
 }}
 
 # rb_emit_capped NAME PATH: the first and last {half} bytes of a step's
