@@ -281,6 +281,41 @@ fn a_run_on_a_three_node_swarm_survives_a_lost_node_and_leaves_nothing() {
         assert!(left.is_empty(), "node {i} still has {left:?} after Ctrl-C");
     }
 
+    // A trial kept for debugging stays on the swarm; `clean --cluster` takes it away.
+    let kept = on_swarm(&swarm, Racebench::fixture(&results))
+        .args([
+            "run",
+            "-d",
+            "counter-race",
+            "--reference",
+            "--keep",
+            "--cluster",
+            "swarm",
+        ])
+        .output();
+    assert!(matches!(kept.code(), 0 | 1), "{}", kept.stderr());
+    let checked = check(&swarm, &results);
+    assert!(
+        checked.contains("left by earlier runs: 1 service(s), 1 network(s), 1 secret(s), 3 config(s)"),
+        "{checked}"
+    );
+    let cleaned = on_swarm(&swarm, Racebench::fixture(&results))
+        .args(["clean", "--cluster"])
+        .output();
+    assert_eq!(cleaned.code(), 0, "{}", cleaned.stderr());
+    assert!(
+        cleaned
+            .stdout()
+            .contains("removed from the swarm: 1 service(s), 1 network(s), 1 secret(s), 3 config(s)"),
+        "{}",
+        cleaned.stdout()
+    );
+    let checked = check(&swarm, &results);
+    assert!(
+        checked.contains("nothing of racebench's is left"),
+        "{checked}"
+    );
+
     // Hidden tests larger than one swarm secret holds (500 KB) arrive whole:
     // the fixture with 1.2 MB of random bytes beside its tests, and a test
     // that checks their hash, passes with the reference.
