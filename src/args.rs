@@ -339,7 +339,7 @@ pub struct CleanArgs {
     /// Also remove the images racebench built (datapoints and services; not the base image).
     #[arg(long)]
     pub images: bool,
-    /// Also remove every service, network, secret and config racebench left on the swarm (with --manager).
+    /// Clean the swarm instead (with --manager): every service, network, secret and config racebench left there.
     #[arg(long)]
     pub cluster: bool,
     #[command(flatten)]

@@ -296,7 +296,8 @@ fn a_run_on_a_three_node_swarm_survives_a_lost_node_and_leaves_nothing() {
     assert!(matches!(kept.code(), 0 | 1), "{}", kept.stderr());
     let checked = check(&swarm, &results);
     assert!(
-        checked.contains("left by earlier runs: 1 service(s), 1 network(s), 1 secret(s), 3 config(s)"),
+        checked
+            .contains("left by earlier runs: 1 service(s), 1 network(s), 1 secret(s), 3 config(s)"),
         "{checked}"
     );
     let cleaned = on_swarm(&swarm, Racebench::fixture(&results))
@@ -304,9 +305,9 @@ fn a_run_on_a_three_node_swarm_survives_a_lost_node_and_leaves_nothing() {
         .output();
     assert_eq!(cleaned.code(), 0, "{}", cleaned.stderr());
     assert!(
-        cleaned
-            .stdout()
-            .contains("removed from the swarm: 1 service(s), 1 network(s), 1 secret(s), 3 config(s)"),
+        cleaned.stdout().contains(
+            "removed from the swarm: 1 service(s), 1 network(s), 1 secret(s), 3 config(s)"
+        ),
         "{}",
         cleaned.stdout()
     );
