@@ -339,6 +339,9 @@ pub struct CleanArgs {
     /// Also remove the images racebench built (datapoints and services; not the base image).
     #[arg(long)]
     pub images: bool,
+    /// Also remove what racebench processes still running on this machine are using (their runs fail).
+    #[arg(long)]
+    pub force: bool,
     /// Clean the swarm instead (with --manager): every service, network, secret and config racebench left there.
     #[arg(long)]
     pub cluster: bool,
