@@ -37,6 +37,8 @@ pub struct Global {
     pub verbose: u8,
 }
 
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List the datapoints.
@@ -63,6 +65,23 @@ pub enum Command {
     Bench(BenchArgs),
     /// Open a datapoint's sandbox (the unpatched service, live services, no hidden tests), or run a command in one.
     Sandbox(SandboxArgs),
+    /// Check a Docker swarm for racebench: the manager, its nodes, the registry.
+    Cluster(ClusterArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    #[command(subcommand)]
+    pub action: ClusterAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterAction {
+    /// Connect to the manager, list the nodes and what they can take, and check that the registry answers.
+    Check {
+        #[command(flatten)]
+        swarm: SwarmArgs,
+    },
 }
 
 /// Options shared by the commands that run trials.
@@ -86,6 +105,28 @@ pub struct TrialOptions {
     /// Times a trial that ends in an infrastructure error is run again, in a fresh pod.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=10))]
     pub retries: u32,
+    /// Where the trials' pods run: this machine's engine, or a Docker swarm (with --manager and --registry).
+    #[arg(long, value_enum, env = "RACEBENCH_CLUSTER", default_value_t = ClusterKind::Local)]
+    pub cluster: ClusterKind,
+    #[command(flatten)]
+    pub swarm: SwarmArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ClusterKind {
+    Local,
+    Swarm,
+}
+
+/// How racebench reaches a swarm (see docs/cluster.md).
+#[derive(Debug, Args, Clone, Default)]
+pub struct SwarmArgs {
+    /// The swarm manager's engine socket, `unix://PATH` (forward a remote one with `ssh -L`).
+    #[arg(long, env = "RACEBENCH_SWARM_MANAGER", value_name = "unix://PATH")]
+    pub manager: Option<String>,
+    /// The registry images are pushed to and the nodes pull from.
+    #[arg(long, env = "RACEBENCH_REGISTRY", value_name = "HOST:PORT")]
+    pub registry: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -298,6 +339,14 @@ pub struct CleanArgs {
     /// Also remove the images racebench built (datapoints and services; not the base image).
     #[arg(long)]
     pub images: bool,
+    /// Also remove what racebench processes still running on this machine are using (their runs fail).
+    #[arg(long)]
+    pub force: bool,
+    /// Clean the swarm instead (with --manager): every service, network, secret and config racebench left there.
+    #[arg(long)]
+    pub cluster: bool,
+    #[command(flatten)]
+    pub swarm: SwarmArgs,
 }
 
 #[derive(Debug, Args)]

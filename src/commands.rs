@@ -5,6 +5,7 @@ mod agents;
 mod bench;
 mod calibrate;
 mod clean;
+mod cluster;
 mod grade;
 mod launch;
 mod list;
@@ -40,6 +41,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::New(args) => new::new(&ctx, args),
         Command::Bench(args) => block_on(bench::bench(&ctx, args)),
         Command::Sandbox(args) => block_on(sandbox::sandbox(&ctx, args)),
+        Command::Cluster(args) => block_on(cluster::cluster(args)),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Exit codes, documented in `docs/exit-codes.md`. Scripts rely on them.
 
 use racebench_model::{DatapointError, WeightsError};
+use racebench_runner::cluster::ClusterError;
 use racebench_runner::engine::EngineError;
 use racebench_runner::pod::PodError;
 use racebench_runner::predictions::PredictionsError;
@@ -56,7 +57,11 @@ pub fn classify(error: &anyhow::Error) -> i32 {
         if let Some(c) = cause.downcast_ref::<Coded>() {
             return c.code;
         }
-        if cause.is::<EngineError>() || cause.is::<ServiceError>() || cause.is::<PodError>() {
+        if cause.is::<EngineError>()
+            || cause.is::<ServiceError>()
+            || cause.is::<PodError>()
+            || cause.is::<ClusterError>()
+        {
             return INFRA;
         }
         if let Some(e) = cause.downcast_ref::<SessionError>() {

@@ -73,6 +73,16 @@ pub fn is_kept(labels: &std::collections::HashMap<String, String>) -> bool {
     labels.get(KEEP).is_some_and(|v| v == "true")
 }
 
+/// Whether an object carrying `labels` belongs to another racebench process
+/// of this host that still runs (a run in progress, whose pods are its own).
+pub fn owner_is_running(labels: &HashMap<String, String>) -> bool {
+    let same_host = labels.get(HOST).is_none_or(|h| *h == host_name());
+    let Some(pid) = labels.get(PID).and_then(|p| p.parse::<u32>().ok()) else {
+        return false;
+    };
+    same_host && pid != std::process::id() && process_exists(pid)
+}
+
 pub fn owner_is_gone(labels: &HashMap<String, String>) -> bool {
     let same_host = labels.get(HOST).is_none_or(|h| *h == host_name());
     let Some(pid) = labels.get(PID).and_then(|p| p.parse::<u32>().ok()) else {

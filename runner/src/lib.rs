@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod datapoint_files;
 pub mod datapoint_image;
 pub mod engine;
+pub mod executor;
 pub mod guard;
 pub mod image;
 pub mod labels;

@@ -19,11 +19,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::Engine;
+use crate::executor::Executor;
 use crate::results::{self, ResultsError};
-use crate::trial::{
-    prepare_pod, run_trial, PodTemplate, PreparedPod, Provision, TrialKey, TrialPlan,
-};
+use crate::trial::{PodTemplate, PreparedPod, TrialKey, TrialPlan};
 
 /// A candidate with its patch text.
 #[derive(Debug, Clone)]
@@ -96,8 +94,7 @@ pub enum RunError {
 
 /// Runs every trial not already done, writing records and the manifest.
 pub async fn run(
-    engine: &Engine,
-    services: Option<Arc<dyn Provision>>,
+    executor: &Executor,
     config: &RunConfig,
     jobs: &[Job],
     mut manifest: RunManifest,
@@ -161,8 +158,7 @@ pub async fn run(
             let Some(plan) = queue.pop_front() else { break };
             let key = plan.key();
             let _ = events.send(RunEvent::TrialStarted { key: key.clone() });
-            let engine = engine.clone();
-            let services = services.clone();
+            let executor = executor.clone();
             let kill = kill.clone();
             let prepared = warm.remove(&key);
             plans.insert(key.clone(), plan.clone());
@@ -171,16 +167,16 @@ pub async fn run(
                     Some(handle) => handle.await.ok(),
                     None => None,
                 };
-                run_trial(&engine, services.as_deref(), &plan, prepared, &kill).await
+                executor.run_trial(&plan, prepared, &kill).await
             });
             running.insert(handle.id(), key);
         }
-        if !stop_starting {
+        if let (false, Some(local)) = (stop_starting, executor.prepares_ahead()) {
             for plan in queue.iter().take(config.jobs.max(1)) {
                 warm.entry(plan.key()).or_insert_with(|| {
-                    let engine = engine.clone();
+                    let local = local.clone();
                     let plan = plan.clone();
-                    tokio::spawn(async move { prepare_pod(&engine, &plan).await })
+                    tokio::spawn(async move { local.prepare(&plan).await })
                 });
             }
         } else if !warm.is_empty() {

@@ -19,9 +19,11 @@ use tokio::sync::mpsc;
 
 use crate::base_image::{ensure_base, BaseOrigin};
 use crate::cache_dir::cache_dir;
+use crate::cluster::{ClusterError, Manager};
 use crate::datapoint_files::DatapointFiles;
 use crate::datapoint_image::ensure_datapoint_image;
 use crate::engine::{Engine, EngineError};
+use crate::executor::{Executor, Local, Swarm, SwarmImages};
 use crate::image::{ImageError, Provenance};
 use crate::labels;
 use crate::pod::ServiceLimits;
@@ -48,6 +50,17 @@ pub struct SessionOptions {
     pub services: ServicesConfig,
     /// Times a trial that ends in an infrastructure error is run again.
     pub retries: u32,
+    /// Run the trials on a swarm instead of the local engine.
+    pub cluster: Option<ClusterOptions>,
+}
+
+/// Where a swarm run's pods go, and how its images reach the nodes.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// The manager's engine socket (`unix://PATH`).
+    pub manager: String,
+    /// The registry images are pushed to and nodes pull from (`HOST:PORT`).
+    pub registry: String,
 }
 
 /// What the session tells the user, in order.
@@ -95,18 +108,31 @@ pub enum SessionError {
     Results(#[from] ResultsError),
     #[error("interrupted while preparing the run")]
     Interrupted,
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("failed to push the image {image} to the registry {registry}: {message}\nthe local engine must be able to push there: `docker push` to it by hand tells why not (for a registry with a certificate of its own, put its CA in /etc/docker/certs.d/{registry}/ca.crt)")]
+    Push {
+        image: String,
+        registry: String,
+        message: String,
+    },
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl SessionError {
     pub fn is_infra(&self) -> bool {
         match self {
-            SessionError::Engine(_) | SessionError::Image { .. } | SessionError::Services(_) => {
-                true
-            }
+            SessionError::Engine(_)
+            | SessionError::Image { .. }
+            | SessionError::Services(_)
+            | SessionError::Cluster(_)
+            | SessionError::Push { .. } => true,
             SessionError::Datapoint { .. }
             | SessionError::Io { .. }
             | SessionError::Results(_)
-            | SessionError::Interrupted => false,
+            | SessionError::Interrupted
+            | SessionError::Unsupported(_) => false,
         }
     }
 }
@@ -124,7 +150,7 @@ struct Prepared {
     layout: RunLayout,
     manifest: RunManifest,
     jobs: Vec<Job>,
-    external: Option<External>,
+    executor: Executor,
     template: PodTemplate,
 }
 
@@ -162,7 +188,7 @@ pub async fn launch(
         layout,
         manifest,
         jobs,
-        external,
+        executor,
         template,
     } = prepared;
     let config = RunConfig {
@@ -184,18 +210,11 @@ pub async fn launch(
             }
         })
     };
-    let provider = external.map(|e| Arc::new(e) as Arc<dyn Provision>);
-    let outcome = run::run(
-        engine,
-        provider,
-        &config,
-        &jobs,
-        manifest,
-        interrupt_rx,
-        run_tx,
-    )
-    .await;
+    let outcome = run::run(&executor, &config, &jobs, manifest, interrupt_rx, run_tx).await;
     let _ = forward.await;
+    if let Executor::Swarm(swarm) = &executor {
+        sweep_run_on_swarm(swarm, &config.run_id, options.keep, &say).await;
+    }
     signals.abort();
     Ok(Launched {
         layout,
@@ -364,13 +383,113 @@ async fn prepare(
         service_limits: ServiceLimits::default(),
         ready_timeout: options.services.ready_timeout,
     };
+    let executor = match &options.cluster {
+        None => Executor::Local(Local::new(
+            engine.clone(),
+            external.map(|e| Arc::new(e) as Arc<dyn Provision>),
+        )),
+        Some(cluster) => {
+            if external.is_some() {
+                return Err(SessionError::Unsupported(
+                    "external services cannot be used with --cluster swarm: the swarm's pods have their services inside (unset RACEBENCH_*_URL)".into(),
+                ));
+            }
+            let manager = Manager::connect(&cluster.manager).await?;
+            let images = push_images(engine, &cluster.registry, &jobs, &template, &status).await?;
+            Executor::Swarm(Swarm::new(manager, images))
+        }
+    };
     Ok(Prepared {
         layout,
         manifest,
         jobs,
-        external,
+        executor,
         template,
     })
+}
+
+/// Pushes each datapoint image and service image of the run to the registry
+/// once, by digest; the tags the push left on the local engine are taken off.
+async fn push_images(
+    engine: &Engine,
+    registry: &str,
+    jobs: &[Job],
+    template: &PodTemplate,
+    status: &dyn Fn(String),
+) -> Result<SwarmImages, SessionError> {
+    let mut images = SwarmImages::default();
+    let mut wanted: Vec<(String, String)> = jobs
+        .iter()
+        .map(|j| {
+            (
+                j.image.clone(),
+                format!("racebench/dp-{}", j.datapoint.id()),
+            )
+        })
+        .collect();
+    for (kind, image) in &template.images {
+        wanted.push((image.clone(), format!("racebench/{}", kind.as_str())));
+    }
+    for (image, repo) in wanted {
+        if images.datapoints.contains_key(&image) {
+            continue;
+        }
+        let started = Instant::now();
+        let tag = image.rsplit_once(':').map(|(_, t)| t).unwrap_or("latest");
+        let tag = if tag.contains('/') { "latest" } else { tag };
+        let pushed = engine
+            .push(&image, registry, &repo, tag)
+            .await
+            .map_err(|e| SessionError::Push {
+                image: image.clone(),
+                registry: registry.to_string(),
+                message: e.to_string(),
+            })?;
+        if let Err(e) = engine
+            .remove_image(&format!("{registry}/{repo}:{tag}"))
+            .await
+        {
+            tracing::debug!("the pushed tag stays on the local engine: {e}");
+        }
+        status(format!(
+            "pushed {image} as {pushed} in {:.1?}",
+            started.elapsed()
+        ));
+        images.datapoints.insert(image, pushed);
+    }
+    for (kind, image) in &template.images {
+        if let Some(pushed) = images.datapoints.get(image) {
+            images.services.insert(*kind, pushed.clone());
+        }
+    }
+    Ok(images)
+}
+
+/// After a swarm run: whatever still carries the run's label (a guard that
+/// could not finish its removal) is removed, and the user told.
+async fn sweep_run_on_swarm(swarm: &Swarm, run_id: &str, keep: bool, say: &dyn Fn(SessionEvent)) {
+    for node in swarm.lost_nodes() {
+        say(SessionEvent::Warning(format!(
+            "swarm node {node} was lost during the run; its trials were run again on other nodes"
+        )));
+    }
+    if keep {
+        return;
+    }
+    let label = format!("{}={run_id}", labels::RUN);
+    match swarm
+        .manager()
+        .remove_labelled(&label, Duration::from_secs(30))
+        .await
+    {
+        Ok(removed) if removed == Default::default() => {}
+        Ok(removed) => say(SessionEvent::Status(format!(
+            "removed what the run left on the swarm: {removed:?}"
+        ))),
+        Err(e) => say(SessionEvent::Warning(format!(
+            "objects of this run may be left on the swarm ({e}); `racebench clean --cluster` removes them"
+        ))),
+    }
 }
 
 /// Stores each candidate's patch in the run folder and lists it in the manifest.

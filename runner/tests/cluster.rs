@@ -281,6 +281,7 @@ async fn a_pod_is_ready_together_and_reaches_nothing_but_itself(ctx: &Ctx) {
     svc.health = Some(HealthProbe {
         shell: "nc -w 1 127.0.0.1 8080 </dev/null".into(),
         interval: Duration::from_millis(300),
+        timeout: Duration::from_secs(1),
         grace: Duration::from_secs(30),
     });
     let (registry_ip, manager_ip) = (&ctx.registry_ip, &ctx.manager_ip);

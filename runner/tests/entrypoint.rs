@@ -20,7 +20,7 @@
 //! swarm: the image push and pull, and the swarm's `down`); the slow hostile
 //! patches (about 2 minutes) with `-- --ignored`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,17 +30,15 @@ use racebench_model::{
 };
 use racebench_runner::base_image::ensure_base;
 use racebench_runner::cache_dir::cache_dir;
-use racebench_runner::cluster::{
-    InputKind, InputMount, JobLimits, JobOutcome, JobSpec, LabelGuard, Manager, WaitLimits,
-};
+use racebench_runner::cluster::Manager;
 use racebench_runner::datapoint_files::DatapointFiles;
 use racebench_runner::datapoint_image::ensure_datapoint_image;
 use racebench_runner::engine::Engine;
-use racebench_runner::pod::MAIN_CAPS;
+use racebench_runner::executor::{Swarm, SwarmImages};
 use racebench_runner::services::{pod_images, ServicesConfig};
 use racebench_runner::trial::{
-    entrypoint_inputs, entrypoint_script, pack_hidden_tests, prepare_pod, record_from_entrypoint,
-    run_trial, PodTemplate, TrialPlan, ENTRYPOINT_PATH, PATCH_INPUT, PLAN_PATH, SWARM_TESTS_INPUT,
+    entrypoint_inputs, pack_hidden_tests, prepare_pod, record_from_entrypoint, run_trial,
+    InputPaths, PodTemplate, TrialPlan, ENTRYPOINT_PATH,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -138,7 +136,7 @@ async fn self_driven(engine: &Engine, plan: &TrialPlan) -> (TrialRecord, String)
         .await
         .into_pod()
         .expect("the pod starts");
-    let inputs = entrypoint_inputs(plan, pod.env(), TESTS_INPUT);
+    let inputs = entrypoint_inputs(plan, pod.env(), &InputPaths::single(TESTS_INPUT));
     let tar = inputs.to_tar().expect("inputs archive");
     let ran = async {
         engine.put_archive(pod.main_id(), "/", tar).await?;
@@ -327,115 +325,33 @@ const SWARM: SwarmName = SwarmName {
     port: SWARM_PORT,
 };
 
-/// One trial as a swarm job: its inputs as configs and a secret, the
-/// entrypoint as the command, the record from the manager's logs.
-async fn on_swarm(manager: &Manager, image: &str, node_id: &str, plan: &TrialPlan) -> TrialRecord {
-    let trial = format!(
-        "entrypoint-test-{}-{}",
-        std::process::id(),
-        plan.candidate.id
-    );
-    let label = format!("org.racebench.trial={trial}");
-    let guard = LabelGuard::new(manager, label);
-    let labels = HashMap::from([
-        ("org.racebench".to_string(), "1".to_string()),
-        ("org.racebench.trial".to_string(), trial.clone()),
-    ]);
-    let inputs = entrypoint_inputs(plan, &[], SWARM_TESTS_INPUT);
-    let mut files: Vec<(InputKind, &str, String, Vec<u8>, u32)> = vec![
-        (
-            InputKind::Config,
-            "entrypoint",
-            ENTRYPOINT_PATH.into(),
-            entrypoint_script().into_bytes(),
-            0o555,
-        ),
-        (
-            InputKind::Config,
-            "plan",
-            PLAN_PATH.into(),
-            inputs.plan.clone().into_bytes(),
-            0o444,
-        ),
-        (
-            InputKind::Secret,
-            "tests",
-            "tests.tar".into(),
-            inputs.tests.to_vec(),
-            0o400,
-        ),
-    ];
-    if let Some(patch) = &inputs.patch {
-        files.push((
-            InputKind::Config,
-            "patch",
-            PATCH_INPUT.into(),
-            patch.as_bytes().to_vec(),
-            0o444,
-        ));
-    }
-    let mut mounts = Vec::new();
-    for (kind, name, target, data, mode) in files {
-        let input = manager
-            .create_input(kind, &format!("{trial}-{name}"), &data, &labels)
-            .await
-            .expect("input");
-        mounts.push(InputMount {
-            input,
-            target,
-            uid: 0,
-            gid: 0,
-            mode,
-        });
-    }
-    let network = manager
-        .create_pod_network(&format!("{trial}-net"), &labels)
-        .await
-        .expect("pod network");
-    let limits = &plan.datapoint.spec.limits;
-    let spec = JobSpec {
-        name: trial.clone(),
-        image: image.into(),
-        args: vec!["sh".into(), ENTRYPOINT_PATH.into()],
-        env: BTreeMap::new(),
-        labels: labels.clone(),
-        node_id: node_id.into(),
-        limits: JobLimits {
-            cpus: limits.cpus,
-            memory_mb: limits.memory_mb,
-            pids: limits.pids as u64,
-        },
-        network: Some((network.name, vec!["trial".into()])),
-        capabilities: Some(MAIN_CAPS.iter().map(|c| c.to_string()).collect()),
-        user: None,
-        stop_grace: Duration::from_secs(1),
-        inputs: mounts,
-        health: None,
-        // As the local pod's main container: zombies reaped.
-        init: true,
+/// One trial on the swarm, through the swarm executor: its inputs as configs
+/// and a secret, the entrypoint as the command, the record from the
+/// manager's logs, and nothing of it left afterwards.
+async fn on_swarm(manager: &Manager, image: &str, plan: &TrialPlan) -> TrialRecord {
+    let images = SwarmImages {
+        datapoints: HashMap::from([(plan.image.clone(), image.to_string())]),
+        services: Default::default(),
     };
+    let swarm = Swarm::new(manager.clone(), images);
     let t = Instant::now();
-    let job = manager.create_job(&spec).await.expect("job");
-    let limits = WaitLimits {
-        start: Duration::from_secs(180),
-        run: Duration::from_secs(300),
-        poll: Duration::from_millis(250),
-    };
-    let outcome = manager.wait(&job, limits).await.expect("wait");
-    let logs = manager.job_logs(&job, 64 << 20).await.expect("logs");
-    eprintln!("{trial}: {outcome:?} in {:?}", t.elapsed());
-    guard
-        .remove()
-        .await
-        .expect("the trial's objects are removed");
-    assert_eq!(
-        outcome,
-        JobOutcome::Completed,
-        "{}",
-        String::from_utf8_lossy(&logs.stderr)
+    let record = swarm.run_trial(plan, &CancellationToken::new()).await;
+    eprintln!(
+        "{}: {:?} in {:?}",
+        plan.candidate.id,
+        record.verdict,
+        t.elapsed()
     );
-    assert!(!logs.truncated);
-    record_from_entrypoint(plan, &logs.stdout)
+    let label = format!("org.racebench.run={}", plan.run_id);
+    let left = manager.leftovers(&label).await.expect("leftovers");
+    assert!(
+        left.services.is_empty()
+            && left.networks.is_empty()
+            && left.secrets.is_empty()
+            && left.configs.is_empty(),
+        "{left:?}"
+    );
+    record
 }
 
 #[test]
@@ -471,16 +387,15 @@ fn the_entrypoint_drives_trials_on_a_one_node_test_swarm() {
         let manager = Manager::connect(swarm.get("RBSWARM_MANAGER"))
             .await
             .expect("the manager");
-        let node = manager.node_id().to_string();
 
-        let passed = on_swarm(&manager, &image, &node, &reference).await;
+        let passed = on_swarm(&manager, &image, &reference).await;
         assert_eq!(passed.verdict, Verdict::Tested, "{passed:#?}");
         assert_eq!(passed.exit_code, Some(0), "{passed:#?}");
         assert!(!passed.tests.is_empty());
         assert!(passed.tests.iter().all(|t| t.outcome == Outcome::Passed));
         assert!(passed.events.is_some(), "{passed:#?}");
 
-        let caught = on_swarm(&manager, &image, &node, &unpatched).await;
+        let caught = on_swarm(&manager, &image, &unpatched).await;
         assert_eq!(caught.verdict, Verdict::Tested, "{caught:#?}");
         assert_ne!(caught.exit_code, Some(0), "{caught:#?}");
         assert!(caught.tests.iter().any(|t| t.outcome == Outcome::Failed));

@@ -21,6 +21,8 @@ pub async fn bench(ctx: &Context, args: BenchArgs) -> anyhow::Result<i32> {
         keep: false,
         grace: 5,
         retries: 0,
+        cluster: crate::args::ClusterKind::Local,
+        swarm: Default::default(),
     };
     let launched = launch(
         vec![Selection {

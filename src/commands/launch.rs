@@ -12,11 +12,11 @@ use racebench_model::{
 use racebench_runner::engine::Engine;
 use racebench_runner::run::{CandidatePatch, RunEvent};
 use racebench_runner::services::ServicesConfig;
-use racebench_runner::session::{self, SessionError, SessionEvent, SessionOptions};
+use racebench_runner::session::{self, ClusterOptions, SessionError, SessionEvent, SessionOptions};
 pub use racebench_runner::session::{Launched, Selection};
 use tokio::sync::mpsc;
 
-use crate::args::TrialOptions;
+use crate::args::{ClusterKind, SwarmArgs, TrialOptions};
 use crate::exit_code::{self, coded};
 use crate::output;
 
@@ -92,6 +92,7 @@ pub async fn launch(
         grace: Duration::from_secs(options.grace),
         retries: options.retries,
         services: ServicesConfig::from_env()?,
+        cluster: cluster_options(options)?,
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let grace = options.grace;
@@ -111,6 +112,35 @@ pub async fn launch(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The swarm to run on, when `--cluster swarm` asks for one.
+pub fn cluster_options(options: &TrialOptions) -> anyhow::Result<Option<ClusterOptions>> {
+    if options.cluster == ClusterKind::Local {
+        return Ok(None);
+    }
+    let manager = swarm_manager(&options.swarm)?;
+    let Some(registry) = options.swarm.registry.clone() else {
+        return Err(coded(
+            exit_code::USAGE,
+            anyhow::anyhow!(
+                "--cluster swarm needs --registry HOST:PORT (or RACEBENCH_REGISTRY): images are pushed there once and every node pulls them by digest"
+            ),
+        ));
+    };
+    Ok(Some(ClusterOptions { manager, registry }))
+}
+
+/// The manager's socket, or a usage error saying how to name it.
+pub fn swarm_manager(swarm: &SwarmArgs) -> anyhow::Result<String> {
+    swarm.manager.clone().ok_or_else(|| {
+        coded(
+            exit_code::USAGE,
+            anyhow::anyhow!(
+                "no swarm manager named: pass --manager unix://PATH (or RACEBENCH_SWARM_MANAGER), the engine socket of a swarm manager; forward a remote one with `ssh -fNT -L /tmp/racebench-swarm.sock:/var/run/docker.sock USER@MANAGER`"
+            ),
+        )
+    })
 }
 
 fn print_event(event: &SessionEvent, grace: u64) {

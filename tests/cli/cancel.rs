@@ -287,3 +287,45 @@ fn wait_for(run_dir: &std::path::Path, datapoint: &str, file: &str) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn clean_spares_the_pods_of_a_run_in_progress() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    let patch = tmp.path().join("slowish.diff");
+    std::fs::write(
+        &patch,
+        "--- a/tickets.py\n+++ b/tickets.py\n@@ -5,3 +5,3 @@ import threading\n import time\n \n-PROCESSING_DELAY = 0.1\n+PROCESSING_DELAY = 5\n",
+    )
+    .unwrap();
+    let mut child = Racebench::fixture(&results)
+        .args(["run", "-d", "counter-race", "--patch"])
+        .arg_path(&patch)
+        .spawn();
+    let run_dir = wait_for_run_dir(&results);
+    let run_id = run_dir.file_name().unwrap().to_string_lossy().into_owned();
+    let started = Instant::now();
+    while leftovers(&run_id).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the trial never started"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let cleaned = Racebench::fixture(&results).args(["clean"]).output();
+    assert_eq!(cleaned.code(), 0, "{}", cleaned.stderr());
+    assert!(
+        cleaned.stderr().contains("still running here"),
+        "{}",
+        cleaned.stderr()
+    );
+    assert!(
+        !leftovers(&run_id).is_empty(),
+        "clean removed a running run's pod"
+    );
+    let status = child.wait().unwrap();
+    let stderr = stderr_of(&mut child);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let records = trials(&run_dir, "counter-race", "patch-slowish");
+    assert_eq!(records[0]["verdict"], "tested", "{:#}", records[0]);
+}

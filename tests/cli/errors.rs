@@ -91,3 +91,69 @@ fn run_without_candidates_is_a_usage_error() {
         .expect_code(2);
     assert!(run.stderr().contains("say what to run"), "{}", run.stderr());
 }
+
+#[test]
+fn a_swarm_run_without_its_manager_or_registry_says_what_to_pass() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = Racebench::fixture(tmp.path())
+        .env_remove("RACEBENCH_SWARM_MANAGER")
+        .env_remove("RACEBENCH_REGISTRY")
+        .args(["validate", "counter-race", "--cluster", "swarm"])
+        .output()
+        .expect_code(2);
+    assert!(
+        run.stderr().contains("pass --manager unix://PATH"),
+        "{}",
+        run.stderr()
+    );
+    let run = Racebench::fixture(tmp.path())
+        .env_remove("RACEBENCH_REGISTRY")
+        .args([
+            "validate",
+            "counter-race",
+            "--cluster",
+            "swarm",
+            "--manager",
+            "unix:///nonexistent.sock",
+        ])
+        .output()
+        .expect_code(2);
+    assert!(
+        run.stderr().contains("needs --registry HOST:PORT"),
+        "{}",
+        run.stderr()
+    );
+    let run = Racebench::fixture(tmp.path())
+        .args([
+            "cluster",
+            "check",
+            "--manager",
+            "unix:///nonexistent/manager.sock",
+        ])
+        .output()
+        .expect_code(4);
+    assert!(
+        run.stderr()
+            .contains("failed to reach a swarm manager at unix:///nonexistent/manager.sock"),
+        "{}",
+        run.stderr()
+    );
+    let run = Racebench::fixture(tmp.path())
+        .args([
+            "run",
+            "-d",
+            "counter-race",
+            "--agent",
+            "nop",
+            "--cluster",
+            "swarm",
+        ])
+        .output()
+        .expect_code(2);
+    assert!(
+        run.stderr()
+            .contains("agent sandboxes do not run on a swarm yet"),
+        "{}",
+        run.stderr()
+    );
+}

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::swarm;
 use crate::util::{leftovers, root, trials, Racebench};
 
 /// Each hostile patch and the verdicts it may end with.
@@ -71,6 +72,55 @@ fn escapes(run_dir: &Path, candidate: &str, file: &str) -> BTreeMap<String, bool
 
 #[test]
 fn hostile_patches_score_no_better_than_the_bug_and_harm_nothing() {
+    hostile_suite(&[], Vec::new(), &[]);
+}
+
+/// The same suite with every trial on a two-node test swarm: the verdicts of
+/// a local run, nothing reached on the host or on the swarm's own addresses
+/// (the nodes, the registry), and nothing left on the nodes.
+#[test]
+fn hostile_patches_on_a_swarm_get_the_local_verdicts_and_reach_nothing() {
+    if let Some(reason) = swarm::testswarm::cannot_run() {
+        eprintln!("SKIPPED: the test swarm cannot run here: {reason}");
+        return;
+    }
+    let swarm = HOSTILE_SWARM.up(2);
+    let env = [
+        ("RACEBENCH_CLUSTER", "swarm".to_string()),
+        (
+            "RACEBENCH_SWARM_MANAGER",
+            swarm.get("RBSWARM_MANAGER").to_string(),
+        ),
+        (
+            "RACEBENCH_REGISTRY",
+            swarm.get("RBSWARM_REGISTRY").to_string(),
+        ),
+    ];
+    let registry_host = swarm
+        .get("RBSWARM_REGISTRY")
+        .split(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let extra_hosts = vec![
+        registry_host,
+        swarm.get("RBSWARM_NODE1_IP").to_string(),
+        swarm.get("RBSWARM_NODE2_IP").to_string(),
+    ];
+    hostile_suite(&env, extra_hosts, &[1, 2]);
+    drop(swarm);
+}
+
+const HOSTILE_SWARM: swarm::testswarm::SwarmName = swarm::testswarm::SwarmName {
+    name: "rbhost",
+    net: "10.213.13",
+    port: "5025",
+};
+
+/// Runs every hostile patch, the unpatched service and the reference, with
+/// `env` (a swarm run, or none), trying `extra_hosts` beside the host's own
+/// addresses; `swarm_nodes` are the test swarm's nodes to find empty after.
+fn hostile_suite(env: &[(&str, String)], extra_hosts: Vec<String>, swarm_nodes: &[usize]) {
     let tmp = tempfile::tempdir().unwrap();
     let suite = root().join("tests/hostile");
 
@@ -96,7 +146,9 @@ fn hostile_patches_score_no_better_than_the_bug_and_harm_nothing() {
     let canary = tmp.path().join("canary");
     std::fs::write(&canary, "untouched").unwrap();
 
-    let hosts = format!("{:?}", host_addresses());
+    let mut hosts = host_addresses();
+    hosts.extend(extra_hosts);
+    let hosts = format!("{hosts:?}");
     let mut args: Vec<String> = [
         "run",
         "-d",
@@ -120,11 +172,13 @@ fn hostile_patches_score_no_better_than_the_bug_and_harm_nothing() {
         args.push(path.display().to_string());
     }
     let started = Instant::now();
-    let run = Racebench::fixture(&tmp.path().join("results"))
+    let mut racebench = Racebench::fixture(&tmp.path().join("results"))
         .env("RACEBENCH_DATAPOINTS", suite.join("datapoints"))
-        .env("RACEBENCH_WEIGHTS", suite.join("weights"))
-        .args(&args)
-        .output();
+        .env("RACEBENCH_WEIGHTS", suite.join("weights"));
+    for (key, value) in env {
+        racebench = racebench.env(key, value);
+    }
+    let run = racebench.args(&args).output();
     let wall = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     watcher.join().unwrap();
@@ -197,5 +251,9 @@ fn hostile_patches_score_no_better_than_the_bug_and_harm_nothing() {
     assert_eq!(std::fs::read_to_string(&canary).unwrap(), "untouched");
     let run_id = run_dir.file_name().unwrap().to_string_lossy().into_owned();
     assert!(leftovers(&run_id).is_empty(), "{:?}", leftovers(&run_id));
+    for &node in swarm_nodes {
+        let left = swarm::gone_within(&HOSTILE_SWARM, node, Duration::from_secs(30));
+        assert!(left.is_empty(), "node {node} still has {left:?}");
+    }
     assert!(wall < Duration::from_secs(600), "the suite took {wall:?}");
 }

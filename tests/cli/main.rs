@@ -9,4 +9,5 @@ mod hostile;
 mod list;
 mod report;
 mod run;
+mod swarm;
 mod util;

@@ -49,6 +49,11 @@ impl Racebench {
         self
     }
 
+    pub fn env_remove(mut self, key: &str) -> Racebench {
+        self.cmd.env_remove(key);
+        self
+    }
+
     pub fn output(mut self) -> Run {
         let output = self.cmd.output().expect("racebench runs");
         Run { output }

@@ -37,6 +37,9 @@ pub struct HealthProbe {
     /// A shell command; exit 0 means ready.
     pub shell: String,
     pub interval: Duration,
+    /// How long one run of the probe may take (a probe that loops until the
+    /// service answers needs more than the interval).
+    pub timeout: Duration,
     /// How long a failing probe is forgiven after start.
     pub grace: Duration,
 }
@@ -113,7 +116,7 @@ impl JobSpec {
             health_check: self.health.as_ref().map(|h| HealthConfig {
                 test: Some(vec!["CMD-SHELL".into(), h.shell.clone()]),
                 interval: Some(h.interval.as_nanos() as i64),
-                timeout: Some(h.interval.max(Duration::from_secs(1)).as_nanos() as i64),
+                timeout: Some(h.timeout.max(Duration::from_secs(1)).as_nanos() as i64),
                 start_period: Some(h.grace.as_nanos() as i64),
                 retries: Some(3),
                 ..Default::default()
@@ -233,6 +236,7 @@ mod tests {
             health: Some(HealthProbe {
                 shell: "pg_isready".into(),
                 interval: Duration::from_millis(500),
+                timeout: Duration::from_secs(5),
                 grace: Duration::from_secs(60),
             }),
             init: true,

@@ -16,6 +16,7 @@ mod network;
 mod node;
 mod outcome;
 mod placement;
+mod pod;
 
 pub use cleanup::{Leftovers, Removed};
 pub use error::ClusterError;
@@ -29,3 +30,4 @@ pub use network::PodNetwork;
 pub use node::{Availability, NodeHealth, NodeInfo};
 pub use outcome::{classify, JobOutcome, Progress, TaskState, TaskView, WaitLimits};
 pub use placement::{pick_node, Demand};
+pub use pod::{PodStartError, SwarmPod, SwarmPodSpec};

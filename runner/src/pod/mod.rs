@@ -13,4 +13,4 @@ mod service;
 pub use error::PodError;
 pub use lifecycle::{MainContainer, Pod, PodSpec, PodTimings, MAIN_CAPS};
 pub use secret::secret;
-pub use service::{topic_variable, ServiceImages, ServiceLimits};
+pub use service::{topic_variable, Blueprint, ServiceImages, ServiceLimits};

@@ -42,7 +42,7 @@ impl ServiceLimits {
 
 /// One service of one pod, with credentials made for it.
 #[derive(Debug, Clone)]
-pub(super) struct Blueprint {
+pub struct Blueprint {
     pub kind: ServiceKind,
     /// The service container's environment.
     pub container_env: Vec<(String, String)>,

@@ -6,8 +6,8 @@
 //! step records, step output, the report and `/racebench/out` as framed output
 //! (`cluster::FRAMES_SH`) on its standard output. Its inputs are files at
 //! fixed paths: the plan ([`PLAN_PATH`], made by [`entrypoint_inputs`]), the
-//! patch ([`PATCH_INPUT`]) and the hidden tests' archive (a path the plan
-//! names: a root-only secret on a swarm).
+//! patch ([`PATCH_INPUT`]) and the hidden tests' archive (paths the plan
+//! names: root-only secrets on a swarm, in parts when large).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,8 +31,58 @@ pub const ENTRYPOINT_PATH: &str = "/racebench/bin/trial";
 pub const PLAN_PATH: &str = "/racebench/in/plan.sh";
 /// The candidate's patch; absent for the unpatched candidate.
 pub const PATCH_INPUT: &str = "/racebench/in/patch.diff";
-/// Where the hidden tests' archive is mounted on a swarm (a secret, 0400 root).
+/// Where the hidden tests' archive is mounted on a swarm (a secret, 0400 root),
+/// or, split, the first of its parts (`tests.tar.000`, `tests.tar.001`, ...).
 pub const SWARM_TESTS_INPUT: &str = "/run/secrets/tests.tar";
+
+/// Where each part of a trial's inputs is in its container. An input larger
+/// than one swarm secret or config can hold comes in numbered parts, which
+/// the entrypoint joins in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputPaths {
+    /// The hidden tests' archive.
+    pub tests: Vec<String>,
+    /// The patch (ignored for the unpatched candidate).
+    pub patch: Vec<String>,
+}
+
+impl InputPaths {
+    /// One file each: the tests' archive at `tests`, the patch at [`PATCH_INPUT`].
+    pub fn single(tests: &str) -> InputPaths {
+        InputPaths {
+            tests: vec![tests.to_string()],
+            patch: vec![PATCH_INPUT.to_string()],
+        }
+    }
+
+    /// Parts for inputs of these sizes, each at most `part` bytes: the
+    /// tests' archive under `/run/secrets/`, the patch beside [`PATCH_INPUT`];
+    /// a single part keeps the plain name.
+    pub fn parts(tests_bytes: usize, patch_bytes: usize, part: usize) -> InputPaths {
+        let numbered = |base: &str, bytes: usize| -> Vec<String> {
+            let n = bytes.div_ceil(part.max(1)).max(1);
+            if n == 1 {
+                vec![base.to_string()]
+            } else {
+                (0..n).map(|i| format!("{base}.{i:03}")).collect()
+            }
+        };
+        InputPaths {
+            tests: numbered(SWARM_TESTS_INPUT, tests_bytes),
+            patch: numbered(PATCH_INPUT, patch_bytes),
+        }
+    }
+}
+
+/// `data` cut into `n` parts of equal size but the last (at least one, empty
+/// for empty data): how an input is spread over the paths [`InputPaths`] names.
+pub fn split_input(data: &[u8], n: usize) -> Vec<&[u8]> {
+    let n = n.max(1);
+    let size = data.len().div_ceil(n).max(1);
+    let mut parts: Vec<&[u8]> = data.chunks(size).collect();
+    parts.resize(n, &[]);
+    parts
+}
 /// The entrypoint's own folder for step output, root's only.
 const RUN_DIR: &str = "/racebench/run";
 
@@ -41,6 +91,11 @@ pub(super) const UNPACK_TIMEOUT: Duration = Duration::from_secs(60);
 /// Of each step's stdout and stderr, the first and last this many bytes are
 /// handed back (as `Engine::exec` keeps them).
 const STREAM_HALF: u64 = 4 * 1024 * 1024;
+
+/// Unpacks the hidden tests' archive from its parts (arguments, in order),
+/// refusing to start on a part that is missing.
+const UNPACK_SCRIPT: &str = r#"for p; do [ -f "$p" ] || { echo "racebench: hidden tests part $p is missing" >&2; exit 1; }; done
+cat "$@" | tar -xf - -C /"#;
 
 /// The heredoc delimiter of the embedded scripts; no embedded line may be it.
 const EOF_MARK: &str = "RACEBENCH_EOF";
@@ -132,6 +187,7 @@ pub fn entrypoint_script() -> String {
     s += &embedded("RB_APPLY", APPLY_SCRIPT);
     s += &embedded("RB_STOP", &stop_script());
     s += &embedded("RB_PREPARE", &prepare_script());
+    s += &embedded("RB_UNPACK", UNPACK_SCRIPT);
     s += &format!(
         r#"
 rb_ms() {{ echo $(( $(date +%s%N) / 1000000 )); }}
@@ -163,20 +219,35 @@ rb_trial() {{
   chmod 0755 {as_candidate} || return
   eval "set -- $RB_WRITABLE"
   rb_step {contain} {contain_limit} / sh -c "$RB_CONTAIN" racebench-contain "$RB_WORKTREE" "$@" || return
-  if [ -e {patch_input} ]; then
-    cp {patch_input} {patch_path} && chmod 0644 {patch_path} || return
+  if [ -n "$RB_PATCH_PARTS" ]; then
+    eval "set -- $RB_PATCH_PARTS"
+    cat "$@" >{patch_path} && chmod 0644 {patch_path} || return
     rb_step {apply} {apply_limit} "$RB_WORKTREE" {as_candidate} sh -c "$RB_APPLY" || return
   fi
   if [ -n "$RB_BUILD" ]; then
     eval "set -- $RB_BUILD"
     rb_step {build} "$RB_BUILD_LIMIT" "$RB_WORKTREE" {as_candidate} "$@" || return
   fi
+  rb_reap
   rb_step {stop_build} {stop_limit} / sh -c "$RB_STOP" || return
-  rb_step {unpack} {unpack_limit} / tar -xf "$RB_TESTS_TAR" -C / || return
+  eval "set -- $RB_TESTS_PARTS"
+  rb_step {unpack} {unpack_limit} / sh -c "$RB_UNPACK" racebench-unpack "$@" || return
   rb_step {prepare} {prepare_limit} / sh -c "$RB_PREPARE" || return
   eval "set -- $RB_TEST"
   rb_step {test} "$RB_TEST_LIMIT" {tests_dir} "$@"
+  rb_reap
   rb_step {stop_test} {stop_limit} / sh -c "$RB_STOP"
+}}
+
+# rb_reap: SIGKILL to every process in the container but this shell and init,
+# with builtins only: a fork bomb that filled the pids limit leaves no room for
+# the stop script (or anything else) to start, and the local runner stops
+# the candidate from outside, which the entrypoint cannot.
+# Never outside a container (where -1 would be every process of the machine).
+rb_reap() {{
+  [ -e /.dockerenv ] || return 0
+  rb_i=0
+  while [ "$rb_i" -lt 20 ]; do kill -KILL -1 2>/dev/null; rb_i=$((rb_i + 1)); done
 }}
 
 # rb_emit_capped NAME PATH: the first and last {half} bytes of a step's
@@ -247,7 +318,6 @@ rbx_done
         wrapper = as_candidate_script(),
         contain = Step::Contain.name(),
         contain_limit = CONTAIN_TIMEOUT.as_secs(),
-        patch_input = PATCH_INPUT,
         patch_path = PATCH_PATH,
         apply = Step::Apply.name(),
         apply_limit = APPLY_TIMEOUT.as_secs(),
@@ -281,17 +351,17 @@ pub struct EntrypointInputs {
     pub patch: Option<Arc<String>>,
     /// The hidden tests' archive (rooted at `racebench/tests/`).
     pub tests: Arc<Vec<u8>>,
-    /// Where the plan says the archive is.
-    pub tests_path: String,
+    /// Where the plan says the parts of the archive and the patch are.
+    pub paths: InputPaths,
 }
 
 /// The inputs of a trial's entrypoint: `service_env` is what the pod's
-/// services give the main container, `tests_path` where the hidden tests'
-/// archive is mounted ([`SWARM_TESTS_INPUT`] on a swarm).
+/// services give the main container, `paths` where the hidden tests' archive
+/// and the patch are mounted (in parts, on a swarm: [`InputPaths::parts`]).
 pub fn entrypoint_inputs(
     plan: &TrialPlan,
     service_env: &[(String, String)],
-    tests_path: &str,
+    paths: &InputPaths,
 ) -> EntrypointInputs {
     let spec = &plan.datapoint.spec;
     let mut text = String::from("# racebench trial plan (generated by the runner)\n");
@@ -323,7 +393,15 @@ pub fn entrypoint_inputs(
         ),
         ("RB_TEST", words(&test)),
         ("RB_TEST_LIMIT", spec.test.timeout_secs.to_string()),
-        ("RB_TESTS_TAR", quote(tests_path)),
+        ("RB_TESTS_PARTS", words(&paths.tests)),
+        (
+            "RB_PATCH_PARTS",
+            if plan.patch.is_some() {
+                words(&paths.patch)
+            } else {
+                "''".into()
+            },
+        ),
         ("RB_REPORT", quote(&spec.test.report)),
         (
             "RB_EVENTS",
@@ -343,7 +421,7 @@ pub fn entrypoint_inputs(
         plan: text,
         patch: plan.patch.clone(),
         tests: plan.hidden_tests.clone(),
-        tests_path: tests_path.to_string(),
+        paths: paths.clone(),
     }
 }
 
@@ -356,9 +434,15 @@ impl EntrypointInputs {
         files.add(ENTRYPOINT_PATH, entrypoint_script().into_bytes(), 0o755);
         files.add(PLAN_PATH, self.plan.clone().into_bytes(), 0o444);
         if let Some(patch) = &self.patch {
-            files.add(PATCH_INPUT, patch.as_bytes().to_vec(), 0o444);
+            let parts = split_input(patch.as_bytes(), self.paths.patch.len());
+            for (path, part) in self.paths.patch.iter().zip(parts) {
+                files.add(path, part.to_vec(), 0o444);
+            }
         }
-        files.add(&self.tests_path, self.tests.to_vec(), 0o400);
+        let parts = split_input(&self.tests, self.paths.tests.len());
+        for (path, part) in self.paths.tests.iter().zip(parts) {
+            files.add(path, part.to_vec(), 0o400);
+        }
         files.to_tar()
     }
 }
@@ -367,6 +451,69 @@ impl EntrypointInputs {
 mod tests {
     use super::*;
     use std::process::Command;
+
+    #[test]
+    fn inputs_over_one_part_are_numbered_and_split_evenly() {
+        let one = InputPaths::parts(10, 10, 100);
+        assert_eq!(one.tests, vec![SWARM_TESTS_INPUT.to_string()]);
+        assert_eq!(one.patch, vec![PATCH_INPUT.to_string()]);
+        let many = InputPaths::parts(1_200_000, 0, 500 * 1024);
+        assert_eq!(
+            many.tests,
+            (0..3)
+                .map(|i| format!("{SWARM_TESTS_INPUT}.{i:03}"))
+                .collect::<Vec<_>>()
+        );
+        let data: Vec<u8> = (0..1_200_000u32).map(|i| i as u8).collect();
+        let parts = split_input(&data, 3);
+        assert_eq!(parts.len(), 3);
+        assert!(parts.iter().all(|p| p.len() <= 500 * 1024));
+        assert_eq!(parts.concat(), data);
+        assert_eq!(split_input(b"", 1), vec![&b""[..]]);
+        assert_eq!(split_input(b"ab", 3).concat(), b"ab");
+    }
+
+    #[test]
+    fn the_unpack_script_joins_the_parts_in_order_and_refuses_a_missing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = FileSet::new();
+        let blob: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        files.add("racebench/tests/blob.bin", blob.clone(), 0o644);
+        let tar = files.to_tar().unwrap();
+        let mut paths = Vec::new();
+        for (i, part) in split_input(&tar, 3).into_iter().enumerate() {
+            let path = dir.path().join(format!("tests.tar.{i:03}"));
+            std::fs::write(&path, part).unwrap();
+            paths.push(path.display().to_string());
+        }
+        let root = dir.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        let script = UNPACK_SCRIPT.replace(" -C /", &format!(" -C {}", root.display()));
+        let run = |paths: &[String]| {
+            Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .arg("racebench-unpack")
+                .args(paths)
+                .output()
+                .unwrap()
+        };
+        let out = run(&paths);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read(root.join("racebench/tests/blob.bin")).unwrap(),
+            blob
+        );
+        let mut missing = paths.clone();
+        missing[1] = dir.path().join("gone").display().to_string();
+        let out = run(&missing);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("is missing"));
+    }
 
     fn sh(script: &str) -> std::process::Output {
         Command::new("sh")

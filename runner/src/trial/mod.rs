@@ -18,11 +18,12 @@ mod steps;
 mod verify;
 
 pub use entrypoint::{
-    entrypoint_inputs, entrypoint_script, EntrypointInputs, ENTRYPOINT_PATH, PATCH_INPUT,
-    PLAN_PATH, SWARM_TESTS_INPUT,
+    entrypoint_inputs, entrypoint_script, split_input, EntrypointInputs, InputPaths,
+    ENTRYPOINT_PATH, PATCH_INPUT, PLAN_PATH, SWARM_TESTS_INPUT,
 };
 pub use entrypoint_record::record_from_entrypoint;
 pub use plan::{pack_hidden_tests, PodTemplate, TrialKey, TrialPlan};
 pub use provision::{BoxFuture, Lease, Provision, ProvisionError};
 pub use setup::{prepare_pod, PreparedPod};
 pub use steps::run_trial;
+pub(crate) use steps::{begin_record, ms};

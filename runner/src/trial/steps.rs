@@ -149,7 +149,7 @@ pub async fn run_trial(
 }
 
 /// A trial's record before its steps: who, when, and what the patch touches.
-pub(super) fn begin_record(plan: &TrialPlan) -> TrialRecord {
+pub(crate) fn begin_record(plan: &TrialPlan) -> TrialRecord {
     let spec = &plan.datapoint.spec;
     let patch_report = plan
         .patch
@@ -166,7 +166,7 @@ pub(super) fn begin_record(plan: &TrialPlan) -> TrialRecord {
     )
 }
 
-pub(super) fn ms(d: Duration) -> u64 {
+pub(crate) fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
