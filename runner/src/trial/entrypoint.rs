@@ -243,9 +243,14 @@ rb_trial() {{
 # with builtins only: a fork bomb that filled the pids limit leaves no room for
 # the stop script (or anything else) to start, and the local runner stops
 # the candidate from outside, which the entrypoint cannot.
-# Never outside a container (where -1 would be every process of the machine).
+# Never outside a container (where -1 would be every process of the machine),
+# and only when this shell is the container's own process, the init's child:
+# driven by an exec beside another main process (a local harness), -1 would
+# kill that process and with it the container; the stop script's kill as the
+# candidate then does the work, as in a local trial.
 rb_reap() {{
   [ -e /.dockerenv ] || return 0
+  [ "$PPID" = 1 ] || return 0
   rb_i=0
   while [ "$rb_i" -lt 20 ]; do kill -KILL -1 2>/dev/null; rb_i=$((rb_i + 1)); done
 }}
