@@ -375,6 +375,30 @@ class Reader:
                 "reads": summary.get("reads", 0), "alive_to_end": bool(summary)}
 
 
+class Pacer:
+    """The bot-free loop of pacer.py on the bot's period, a root process: how
+    late a loop's ticks wake on this machine while the scenario runs."""
+
+    def __init__(self, period):
+        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "pacer.py"), str(period)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+    def stop(self):
+        """The median lateness of its ticks, in seconds (0 with no tick)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            out, _ = self.proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        try:
+            late = sorted(json.loads(out))
+        except ValueError:
+            late = []
+        return late[len(late) // 2] if late else 0.0
+
+
 class Bot:
     """One stockbot process, as the candidate user, in its own process group."""
 
