@@ -9,7 +9,7 @@ mod spec;
 mod tools;
 
 pub use images::{prepare_images, DatapointImage, ImagesError};
-pub use sample::{candidate_id, run_sample, SampleOutcome, SamplePlan};
+pub use sample::{candidate_id, run_sample, SampleHost, SampleOutcome, SamplePlan};
 pub use samples::{finished_sample, run_samples, RECORD_FILE};
 pub use spec::{
     parse_agents_file, read_agents_file, AgentKind, AgentSpec, AgentsFileError,

@@ -15,9 +15,23 @@ use tokio_util::sync::CancellationToken;
 use super::spec::{AgentKind, AgentSpec};
 use crate::archive::{self, FileSet};
 use crate::engine::{Engine, ExecOutput};
+use crate::executor::{SandboxFailure, Swarm, SwarmSandboxSpec};
 use crate::labels;
-use crate::sandbox::{Sandbox, SandboxSpec, AGENT_DIR};
+use crate::sandbox::{
+    diff_trees, sandbox_env, sandbox_files, step, Finished, Sandbox, SandboxError, SandboxSpec,
+    Tree, AGENT_DIR, TREE_LIMIT,
+};
 use crate::trial::PodTemplate;
+
+/// Where samples' sandboxes run.
+#[derive(Clone)]
+pub enum SampleHost {
+    /// This machine's engine.
+    Local(Engine),
+    /// A swarm; `engine` is the local engine that built and pushed the
+    /// images (racebench's pristine copy of a work tree comes from it).
+    Swarm { engine: Engine, swarm: Swarm },
+}
 
 /// Everything one sample needs.
 #[derive(Clone)]
@@ -33,6 +47,8 @@ pub struct SamplePlan {
     pub dir: PathBuf,
     /// Leave the sandbox in place for debugging.
     pub keep: bool,
+    /// On a swarm: times a sandbox whose node was lost is made again elsewhere.
+    pub retries: u32,
 }
 
 impl SamplePlan {
@@ -59,7 +75,7 @@ pub struct SampleOutcome {
 
 /// Runs one sample to a record; the sandbox is removed on every path.
 pub async fn run_sample(
-    engine: &Engine,
+    host: &SampleHost,
     plan: &SamplePlan,
     kill: &CancellationToken,
 ) -> SampleOutcome {
@@ -88,8 +104,18 @@ pub async fn run_sample(
     let mut diff = String::new();
     if let Err(e) = std::fs::create_dir_all(&plan.dir) {
         record.error = Some(format!("failed to create {}: {e}", plan.dir.display()));
-    } else if let Err(e) = sample_steps(engine, plan, kill, &mut record, &mut diff).await {
-        record.error = Some(e);
+    } else {
+        let steps = match host {
+            SampleHost::Local(engine) => {
+                sample_steps(engine, plan, kill, &mut record, &mut diff).await
+            }
+            SampleHost::Swarm { engine, swarm } => {
+                swarm_sample_steps(engine, swarm, plan, kill, &mut record, &mut diff).await
+            }
+        };
+        if let Err(e) = steps {
+            record.error = Some(e);
+        }
     }
     record.finished_at = jiff::Timestamp::now().to_string();
     SampleOutcome { record, diff }
@@ -122,31 +148,7 @@ async fn sample_steps(
         let t = Instant::now();
         let finished = sandbox.stop_and_take().await.map_err(|e| chain(&e))?;
         record.diff_ms = ms(t.elapsed());
-        record.files = finished.diff.files.clone();
-        record.notes = finished.diff.notes.clone();
-        record.empty_diff = finished.diff.text.is_empty();
-        *diff = finished.diff.text;
-        write(&plan.dir.join("fix.diff"), diff.as_bytes())?;
-        if let Some((tar, cut)) = finished.outputs {
-            let done = archive::extract(
-                &tar,
-                &plan.dir.join("out"),
-                crate::sandbox::OUTPUTS_LIMIT as u64,
-                true,
-            )
-            .map_err(|e| format!("failed to write the agent's outputs: {e}"))?;
-            record.outputs = done.written.iter().map(|p| format!("out/{p}")).collect();
-            if cut || !done.skipped.is_empty() {
-                record.notes.push(format!(
-                    "the agent's outputs passed {} MiB; the rest was not kept",
-                    crate::sandbox::OUTPUTS_LIMIT / 1024 / 1024
-                ));
-            }
-            record.usage = read_usage(&plan.dir.join("out/usage.json"));
-        }
-        if let (Some((tar, cut)), Some(events)) = (finished.events, &dp.spec.events) {
-            record.events = keep_events(&tar, cut, &plan.dir, events, &mut record.notes)?;
-        }
+        keep_finished(plan, dp, finished, record, diff)?;
         Ok::<(), String>(())
     }
     .await;
@@ -154,6 +156,255 @@ async fn sample_steps(
         tracing::warn!("{}", chain(&e));
     }
     result
+}
+
+/// Records what an agent left (diff, outputs, events file) and writes
+/// `fix.diff`, `out/` and `sandbox/<events file>`.
+fn keep_finished(
+    plan: &SamplePlan,
+    dp: &Datapoint,
+    finished: Finished,
+    record: &mut AgentRecord,
+    diff: &mut String,
+) -> Result<(), String> {
+    record.files = finished.diff.files.clone();
+    record.notes = finished.diff.notes.clone();
+    record.empty_diff = finished.diff.text.is_empty();
+    *diff = finished.diff.text;
+    write(&plan.dir.join("fix.diff"), diff.as_bytes())?;
+    if let Some((tar, cut)) = finished.outputs {
+        let done = archive::extract(
+            &tar,
+            &plan.dir.join("out"),
+            crate::sandbox::OUTPUTS_LIMIT as u64,
+            true,
+        )
+        .map_err(|e| format!("failed to write the agent's outputs: {e}"))?;
+        record.outputs = done.written.iter().map(|p| format!("out/{p}")).collect();
+        if cut || !done.skipped.is_empty() {
+            record.notes.push(format!(
+                "the agent's outputs passed {} MiB; the rest was not kept",
+                crate::sandbox::OUTPUTS_LIMIT / 1024 / 1024
+            ));
+        }
+        record.usage = read_usage(&plan.dir.join("out/usage.json"));
+    }
+    if let (Some((tar, cut)), Some(events)) = (finished.events, &dp.spec.events) {
+        record.events = keep_events(&tar, cut, &plan.dir, events, &mut record.notes)?;
+    }
+    Ok(())
+}
+
+/// The files an agent brings, by file name.
+fn agent_files(agent: &AgentSpec) -> Result<Vec<(String, Vec<u8>)>, String> {
+    agent
+        .files
+        .iter()
+        .map(|path| {
+            let data = std::fs::read(path)
+                .map_err(|e| format!("failed to read the agent file {}: {e}", path.display()))?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "file".into());
+            Ok((name, data))
+        })
+        .collect()
+}
+
+/// What the `oracle` agent runs: the reference patch, brought as an agent file.
+fn oracle_command() -> String {
+    format!("git apply --verbose {AGENT_DIR}/reference.patch && rm -f {AGENT_DIR}/reference.patch")
+}
+
+/// `agent.log` of an agent stopped at its limit.
+fn timed_out_log(limit: Duration) -> String {
+    format!(
+        "racebench: the agent ran longer than {}s and was stopped (its output is not captured past the limit)\n",
+        limit.as_secs()
+    )
+}
+
+/// One sample in a sandbox on a swarm: the sandbox runs the setup and the
+/// agent itself, a collector hands back what it left, and the same record
+/// is made of it as locally, the diff taken the same way.
+async fn swarm_sample_steps(
+    engine: &Engine,
+    swarm: &Swarm,
+    plan: &SamplePlan,
+    kill: &CancellationToken,
+    record: &mut AgentRecord,
+    diff: &mut String,
+) -> Result<(), String> {
+    let dp = &plan.datapoint;
+    let agent = &plan.agent;
+    let spec = sandbox_spec(plan)?;
+    let mut files = sandbox_files(&spec);
+    for (name, data) in agent_files(agent)? {
+        files.add(
+            &format!("{}/{name}", AGENT_DIR.trim_start_matches('/')),
+            data,
+            0o755,
+        );
+    }
+    let (setup, command) = match &agent.kind {
+        AgentKind::Nop => (None, None),
+        AgentKind::Oracle => {
+            let patch = std::fs::read(dp.reference_patch())
+                .map_err(|e| format!("failed to read the reference patch: {e}"))?;
+            files.add(
+                &format!("{}/reference.patch", AGENT_DIR.trim_start_matches('/')),
+                patch,
+                0o644,
+            );
+            (None, Some(oracle_command()))
+        }
+        AgentKind::Command { command, setup } => (setup.clone(), Some(command.clone())),
+    };
+    let swarm_spec = SwarmSandboxSpec {
+        run_id: plan.run_id.clone(),
+        datapoint: dp.clone(),
+        image: plan.image.clone(),
+        candidate: plan.candidate(),
+        sample: plan.sample,
+        egress: spec.network == crate::sandbox::AgentNetwork::Egress,
+        env: sandbox_env(&spec),
+        agent_env: agent_env(agent),
+        files,
+        setup: setup.clone(),
+        command: command.clone(),
+        limit: agent.timeout(),
+        pod: plan.pod.clone(),
+        keep: plan.keep,
+        retries: plan.retries,
+    };
+    let run = match swarm.run_sandbox(engine, &swarm_spec, kill).await {
+        Ok(run) => run,
+        Err(SandboxFailure::Cancelled) => {
+            record.end = AgentEnd::Cancelled;
+            return Err("the run was interrupted".into());
+        }
+        Err(SandboxFailure::Infra(why)) => return Err(why),
+    };
+    record.sandbox_ms = ms(run.sandbox);
+    record.agent_ms = ms(run.agent);
+    let c = &run.collected;
+    let mut notes = run.notes.clone();
+    if c.steps_garbled {
+        notes.push("the sandbox's step records were changed in the sandbox; lines that did not read were left out".into());
+    }
+    // The records of the steps before the agent's were written before the
+    // agent ran: their first lines are the entrypoint's; the agent's own
+    // step is written after its command ended: its last line is.
+    let failed = |name: &str| {
+        c.first_step(name)
+            .filter(|l| l.exit_code != 0 || l.timed_out)
+    };
+    if let Some(line) = failed(step::FILES).or_else(|| failed(step::INIT)) {
+        // Before the agent ran; an agent that rewrote the record to look
+        // like this only fails its own sample (never an ungraded one).
+        record.notes = notes;
+        record.end = AgentEnd::SetupFailed;
+        record.exit_code = Some(line.exit_code);
+        write(&plan.dir.join("setup.log"), &c.log(&line.name))?;
+        return Err(format!(
+            "the sandbox was not ready for the agent: its {} step exited with {} (see setup.log)",
+            line.name, line.exit_code
+        ));
+    }
+    if setup.is_some() {
+        match c.first_step(step::SETUP) {
+            Some(line) if line.timed_out => {
+                record.notes = notes;
+                record.end = AgentEnd::SetupFailed;
+                return Err(format!(
+                    "the setup step ran longer than {}s",
+                    agent.timeout().as_secs()
+                ));
+            }
+            Some(line) => {
+                write(&plan.dir.join("setup.log"), &c.log(step::SETUP))?;
+                if line.exit_code != 0 {
+                    record.notes = notes;
+                    record.end = AgentEnd::SetupFailed;
+                    record.exit_code = Some(line.exit_code);
+                    return Err(format!(
+                        "the setup step exited with {} (see setup.log)",
+                        line.exit_code
+                    ));
+                }
+            }
+            None if run.stopped_at_limit && c.step(step::AGENT).is_none() => {
+                record.notes = notes;
+                record.end = AgentEnd::SetupFailed;
+                return Err(format!(
+                    "the setup step ran longer than {}s",
+                    agent.timeout().as_secs()
+                ));
+            }
+            None => notes.push(
+                "no record of the setup step came back (something in the sandbox removed it)"
+                    .into(),
+            ),
+        }
+    }
+    match (&command, c.step(step::AGENT)) {
+        (None, _) => {
+            record.end = AgentEnd::Exited;
+            record.exit_code = Some(0);
+            write(&plan.dir.join("agent.log"), b"nop: changed nothing\n")?;
+        }
+        (Some(_), Some(line)) if line.timed_out => {
+            record.end = AgentEnd::TimedOut;
+            write(
+                &plan.dir.join("agent.log"),
+                timed_out_log(agent.timeout()).as_bytes(),
+            )?;
+        }
+        (Some(_), _) if run.stopped_at_limit => {
+            record.end = AgentEnd::TimedOut;
+            write(
+                &plan.dir.join("agent.log"),
+                timed_out_log(agent.timeout()).as_bytes(),
+            )?;
+        }
+        (Some(_), Some(line)) => {
+            record.end = AgentEnd::Exited;
+            record.exit_code = Some(line.exit_code);
+            write(&plan.dir.join("agent.log"), &c.log(step::AGENT))?;
+        }
+        (Some(_), None) => {
+            record.end = AgentEnd::Exited;
+            notes.push(
+                "no record of the agent's exit came back (something in the sandbox removed it)"
+                    .into(),
+            );
+            write(&plan.dir.join("agent.log"), &c.log(step::AGENT))?;
+        }
+    }
+    let t = Instant::now();
+    let Some(tar) = &c.tree else {
+        record.notes = notes;
+        return Err(chain(&SandboxError::TooLarge {
+            path: dp.spec.workspace.path.clone(),
+            limit_mb: TREE_LIMIT / 1024 / 1024,
+        }));
+    };
+    let after = Tree::from_tar(tar).map_err(|source| {
+        chain(&SandboxError::Tree {
+            path: dp.spec.workspace.path.clone(),
+            source,
+        })
+    })?;
+    let finished = Finished {
+        diff: diff_trees(&run.pristine, &after),
+        outputs: c.outputs.clone(),
+        events: c.events.clone(),
+    };
+    record.diff_ms = ms(run.collect + t.elapsed());
+    keep_finished(plan, dp, finished, record, diff)?;
+    record.notes.extend(notes);
+    Ok(())
 }
 
 /// Runs the setup and the agent; sets `end` and `exit_code`.
@@ -167,13 +418,7 @@ async fn run_agent(
     let agent = &plan.agent;
     let env = agent_env(agent);
     let mut files = FileSet::new();
-    for path in &agent.files {
-        let data = std::fs::read(path)
-            .map_err(|e| format!("failed to read the agent file {}: {e}", path.display()))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "file".into());
+    for (name, data) in agent_files(agent)? {
         files.add(&name, data, 0o755);
     }
     let command = match &agent.kind {
@@ -187,7 +432,7 @@ async fn run_agent(
             let patch = std::fs::read(dp.reference_patch())
                 .map_err(|e| format!("failed to read the reference patch: {e}"))?;
             files.add("reference.patch", patch, 0o644);
-            format!("git apply --verbose {AGENT_DIR}/reference.patch && rm -f {AGENT_DIR}/reference.patch")
+            oracle_command()
         }
         AgentKind::Command { command, setup } => {
             if !files.is_empty() {
@@ -234,11 +479,7 @@ async fn run_agent(
         Ok(None) => {
             write(
                 &plan.dir.join("agent.log"),
-                format!(
-                    "racebench: the agent ran longer than {}s and was stopped (its output is not captured past the limit)\n",
-                    agent.timeout().as_secs()
-                )
-                .as_bytes(),
+                timed_out_log(agent.timeout()).as_bytes(),
             )?;
             record.end = AgentEnd::TimedOut;
         }
