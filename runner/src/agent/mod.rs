@@ -6,6 +6,7 @@ mod images;
 mod sample;
 mod samples;
 mod spec;
+mod swarm_sample;
 mod tools;
 
 pub use images::{prepare_images, DatapointImage, ImagesError};

@@ -15,12 +15,9 @@ use tokio_util::sync::CancellationToken;
 use super::spec::{AgentKind, AgentSpec};
 use crate::archive::{self, FileSet};
 use crate::engine::{Engine, ExecOutput};
-use crate::executor::{SandboxFailure, Swarm, SwarmSandboxSpec};
+use crate::executor::Swarm;
 use crate::labels;
-use crate::sandbox::{
-    diff_trees, sandbox_env, sandbox_files, step, Finished, Sandbox, SandboxError, SandboxSpec,
-    Tree, AGENT_DIR, TREE_LIMIT,
-};
+use crate::sandbox::{Finished, Sandbox, SandboxSpec, AGENT_DIR};
 use crate::trial::PodTemplate;
 
 /// Where samples' sandboxes run.
@@ -110,7 +107,15 @@ pub async fn run_sample(
                 sample_steps(engine, plan, kill, &mut record, &mut diff).await
             }
             SampleHost::Swarm { engine, swarm } => {
-                swarm_sample_steps(engine, swarm, plan, kill, &mut record, &mut diff).await
+                super::swarm_sample::swarm_sample_steps(
+                    engine,
+                    swarm,
+                    plan,
+                    kill,
+                    &mut record,
+                    &mut diff,
+                )
+                .await
             }
         };
         if let Err(e) = steps {
@@ -160,7 +165,7 @@ async fn sample_steps(
 
 /// Records what an agent left (diff, outputs, events file) and writes
 /// `fix.diff`, `out/` and `sandbox/<events file>`.
-fn keep_finished(
+pub(super) fn keep_finished(
     plan: &SamplePlan,
     dp: &Datapoint,
     finished: Finished,
@@ -196,7 +201,7 @@ fn keep_finished(
 }
 
 /// The files an agent brings, by file name.
-fn agent_files(agent: &AgentSpec) -> Result<Vec<(String, Vec<u8>)>, String> {
+pub(super) fn agent_files(agent: &AgentSpec) -> Result<Vec<(String, Vec<u8>)>, String> {
     agent
         .files
         .iter()
@@ -213,198 +218,16 @@ fn agent_files(agent: &AgentSpec) -> Result<Vec<(String, Vec<u8>)>, String> {
 }
 
 /// What the `oracle` agent runs: the reference patch, brought as an agent file.
-fn oracle_command() -> String {
+pub(super) fn oracle_command() -> String {
     format!("git apply --verbose {AGENT_DIR}/reference.patch && rm -f {AGENT_DIR}/reference.patch")
 }
 
 /// `agent.log` of an agent stopped at its limit.
-fn timed_out_log(limit: Duration) -> String {
+pub(super) fn timed_out_log(limit: Duration) -> String {
     format!(
         "racebench: the agent ran longer than {}s and was stopped (its output is not captured past the limit)\n",
         limit.as_secs()
     )
-}
-
-/// One sample in a sandbox on a swarm: the sandbox runs the setup and the
-/// agent itself, a collector hands back what it left, and the same record
-/// is made of it as locally, the diff taken the same way.
-async fn swarm_sample_steps(
-    engine: &Engine,
-    swarm: &Swarm,
-    plan: &SamplePlan,
-    kill: &CancellationToken,
-    record: &mut AgentRecord,
-    diff: &mut String,
-) -> Result<(), String> {
-    let dp = &plan.datapoint;
-    let agent = &plan.agent;
-    let spec = sandbox_spec(plan)?;
-    let mut files = sandbox_files(&spec);
-    for (name, data) in agent_files(agent)? {
-        files.add(
-            &format!("{}/{name}", AGENT_DIR.trim_start_matches('/')),
-            data,
-            0o755,
-        );
-    }
-    let (setup, command) = match &agent.kind {
-        AgentKind::Nop => (None, None),
-        AgentKind::Oracle => {
-            let patch = std::fs::read(dp.reference_patch())
-                .map_err(|e| format!("failed to read the reference patch: {e}"))?;
-            files.add(
-                &format!("{}/reference.patch", AGENT_DIR.trim_start_matches('/')),
-                patch,
-                0o644,
-            );
-            (None, Some(oracle_command()))
-        }
-        AgentKind::Command { command, setup } => (setup.clone(), Some(command.clone())),
-    };
-    let swarm_spec = SwarmSandboxSpec {
-        run_id: plan.run_id.clone(),
-        datapoint: dp.clone(),
-        image: plan.image.clone(),
-        candidate: plan.candidate(),
-        sample: plan.sample,
-        egress: spec.network == crate::sandbox::AgentNetwork::Egress,
-        env: sandbox_env(&spec),
-        agent_env: agent_env(agent),
-        files,
-        setup: setup.clone(),
-        command: command.clone(),
-        limit: agent.timeout(),
-        pod: plan.pod.clone(),
-        keep: plan.keep,
-        retries: plan.retries,
-    };
-    let run = match swarm.run_sandbox(engine, &swarm_spec, kill).await {
-        Ok(run) => run,
-        Err(SandboxFailure::Cancelled) => {
-            record.end = AgentEnd::Cancelled;
-            return Err("the run was interrupted".into());
-        }
-        Err(SandboxFailure::Infra(why)) => return Err(why),
-    };
-    record.sandbox_ms = ms(run.sandbox);
-    record.agent_ms = ms(run.agent);
-    let c = &run.collected;
-    let mut notes = run.notes.clone();
-    if c.steps_garbled {
-        notes.push("the sandbox's step records were changed in the sandbox; lines that did not read were left out".into());
-    }
-    // The records of the steps before the agent's were written before the
-    // agent ran: their first lines are the entrypoint's; the agent's own
-    // step is written after its command ended: its last line is.
-    let failed = |name: &str| {
-        c.first_step(name)
-            .filter(|l| l.exit_code != 0 || l.timed_out)
-    };
-    if let Some(line) = failed(step::FILES).or_else(|| failed(step::INIT)) {
-        // Before the agent ran; an agent that rewrote the record to look
-        // like this only fails its own sample (never an ungraded one).
-        record.notes = notes;
-        record.end = AgentEnd::SetupFailed;
-        record.exit_code = Some(line.exit_code);
-        write(&plan.dir.join("setup.log"), &c.log(&line.name))?;
-        return Err(format!(
-            "the sandbox was not ready for the agent: its {} step exited with {} (see setup.log)",
-            line.name, line.exit_code
-        ));
-    }
-    if setup.is_some() {
-        match c.first_step(step::SETUP) {
-            Some(line) if line.timed_out => {
-                record.notes = notes;
-                record.end = AgentEnd::SetupFailed;
-                return Err(format!(
-                    "the setup step ran longer than {}s",
-                    agent.timeout().as_secs()
-                ));
-            }
-            Some(line) => {
-                write(&plan.dir.join("setup.log"), &c.log(step::SETUP))?;
-                if line.exit_code != 0 {
-                    record.notes = notes;
-                    record.end = AgentEnd::SetupFailed;
-                    record.exit_code = Some(line.exit_code);
-                    return Err(format!(
-                        "the setup step exited with {} (see setup.log)",
-                        line.exit_code
-                    ));
-                }
-            }
-            None if run.stopped_at_limit && c.step(step::AGENT).is_none() => {
-                record.notes = notes;
-                record.end = AgentEnd::SetupFailed;
-                return Err(format!(
-                    "the setup step ran longer than {}s",
-                    agent.timeout().as_secs()
-                ));
-            }
-            None => notes.push(
-                "no record of the setup step came back (something in the sandbox removed it)"
-                    .into(),
-            ),
-        }
-    }
-    match (&command, c.step(step::AGENT)) {
-        (None, _) => {
-            record.end = AgentEnd::Exited;
-            record.exit_code = Some(0);
-            write(&plan.dir.join("agent.log"), b"nop: changed nothing\n")?;
-        }
-        (Some(_), Some(line)) if line.timed_out => {
-            record.end = AgentEnd::TimedOut;
-            write(
-                &plan.dir.join("agent.log"),
-                timed_out_log(agent.timeout()).as_bytes(),
-            )?;
-        }
-        (Some(_), _) if run.stopped_at_limit => {
-            record.end = AgentEnd::TimedOut;
-            write(
-                &plan.dir.join("agent.log"),
-                timed_out_log(agent.timeout()).as_bytes(),
-            )?;
-        }
-        (Some(_), Some(line)) => {
-            record.end = AgentEnd::Exited;
-            record.exit_code = Some(line.exit_code);
-            write(&plan.dir.join("agent.log"), &c.log(step::AGENT))?;
-        }
-        (Some(_), None) => {
-            record.end = AgentEnd::Exited;
-            notes.push(
-                "no record of the agent's exit came back (something in the sandbox removed it)"
-                    .into(),
-            );
-            write(&plan.dir.join("agent.log"), &c.log(step::AGENT))?;
-        }
-    }
-    let t = Instant::now();
-    let Some(tar) = &c.tree else {
-        record.notes = notes;
-        return Err(chain(&SandboxError::TooLarge {
-            path: dp.spec.workspace.path.clone(),
-            limit_mb: TREE_LIMIT / 1024 / 1024,
-        }));
-    };
-    let after = Tree::from_tar(tar).map_err(|source| {
-        chain(&SandboxError::Tree {
-            path: dp.spec.workspace.path.clone(),
-            source,
-        })
-    })?;
-    let finished = Finished {
-        diff: diff_trees(&run.pristine, &after),
-        outputs: c.outputs.clone(),
-        events: c.events.clone(),
-    };
-    record.diff_ms = ms(run.collect + t.elapsed());
-    keep_finished(plan, dp, finished, record, diff)?;
-    record.notes.extend(notes);
-    Ok(())
 }
 
 /// Runs the setup and the agent; sets `end` and `exit_code`.
@@ -509,7 +332,7 @@ async fn bounded(
     }
 }
 
-fn agent_env(agent: &AgentSpec) -> Vec<(String, String)> {
+pub(super) fn agent_env(agent: &AgentSpec) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = agent
         .env
         .iter()
@@ -523,7 +346,7 @@ fn agent_env(agent: &AgentSpec) -> Vec<(String, String)> {
     env
 }
 
-fn sandbox_spec(plan: &SamplePlan) -> Result<SandboxSpec, String> {
+pub(super) fn sandbox_spec(plan: &SamplePlan) -> Result<SandboxSpec, String> {
     let dp = &plan.datapoint;
     let prompt_path = dp.dir.join(&dp.spec.prompt);
     let prompt = std::fs::read_to_string(&prompt_path)
@@ -596,16 +419,16 @@ fn log_text(out: &ExecOutput) -> Vec<u8> {
     text
 }
 
-fn write(path: &Path, data: &[u8]) -> Result<(), String> {
+pub(super) fn write(path: &Path, data: &[u8]) -> Result<(), String> {
     std::fs::write(path, data).map_err(|e| format!("failed to write {}: {e}", path.display()))
 }
 
-fn ms(d: Duration) -> u64 {
+pub(super) fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
 /// An error and its sources, as one line.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(super) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
