@@ -47,6 +47,21 @@ echo "hostile agent done"
 exit 0
 "##;
 
+/// Tries the swarm's gossip port (7946) on each node address it is given
+/// and writes what happened into the work tree, so it comes back in the diff.
+const PROBE: &str = r#"python3 - "$@" <<'EOF'
+import socket, sys
+out = []
+for ip in sys.argv[1:]:
+    try:
+        socket.create_connection((ip, 7946), 3).close()
+        out.append(ip + " reached")
+    except OSError as e:
+        out.append(ip + " " + type(e).__name__)
+open("reach.txt", "w").write("\n".join(out) + "\n")
+EOF
+"#;
+
 fn agent_record(run_dir: &Path, candidate: &str) -> serde_json::Value {
     let path = run_dir.join(format!("agents/counter-race/{candidate}/agent.json"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -212,6 +227,50 @@ fn agents_work_in_sandboxes_on_a_swarm_and_forge_nothing_into_their_diffs() {
     );
     nothing_left(&swarm, &results, &dir);
     assert_eq!(node_folders(), before);
+
+    // Networks: a contained sandbox reaches no node of the swarm; one with
+    // `egress` has a route off its pod (the swarm's gossip port on a node).
+    let probe = tmp.path().join("probe.sh");
+    std::fs::write(&probe, PROBE).unwrap();
+    let ips: Vec<String> = (1..=2)
+        .map(|i| swarm.get(&format!("RBSWARM_NODE{i}_IP")).to_string())
+        .collect();
+    let agents = tmp.path().join("agents.toml");
+    let command = format!("sh /racebench/agent/probe.sh {}", ips.join(" "));
+    std::fs::write(
+        &agents,
+        format!(
+            "[[agent]]\nname = \"contained\"\ncommand = \"{command}\"\nfiles = [\"probe.sh\"]\n\n\
+             [[agent]]\nname = \"egress\"\ncommand = \"{command}\"\nfiles = [\"probe.sh\"]\nnetwork = \"egress\"\n"
+        ),
+    )
+    .unwrap();
+    let run = on_swarm(&swarm, Racebench::fixture(&results))
+        .args(["run", "-d", "counter-race", "--agents-file"])
+        .arg_path(&agents)
+        .args(["--agent", "contained", "--agent", "egress"])
+        .args(["--trials", "1", "--jobs", "2", "--cluster", "swarm"])
+        .output();
+    eprintln!("{}", run.stderr());
+    let dir = run.run_dir();
+    let reach = |candidate: &str| {
+        std::fs::read_to_string(dir.join(format!("agents/counter-race/{candidate}/fix.diff")))
+            .unwrap()
+    };
+    let contained = reach("contained-s1");
+    let egress = reach("egress-s1");
+    eprintln!("contained:\n{contained}\negress:\n{egress}");
+    assert!(contained.contains("+++ b/reach.txt"), "{contained}");
+    assert!(
+        !contained.contains(" reached"),
+        "a contained sandbox reached a node: {contained}"
+    );
+    assert!(
+        egress.contains(" reached"),
+        "an egress sandbox reached no node: {egress}"
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    nothing_left(&swarm, &results, &dir);
 
     // Ctrl-C while an agent works: the sandbox is stopped and removed.
     let mut child = on_swarm(&swarm, Racebench::fixture(&results))
