@@ -45,10 +45,10 @@ use crate::engine::{ContainerSpec, Engine};
 use crate::labels;
 use crate::pod::{Blueprint, MAIN_CAPS};
 use crate::sandbox::{
-    agent_env_file, clean_command, collector_command, main_mounts, pod_folder, prepare_command,
-    prepare_mount, read_collected, sandbox_entrypoint_script, Collected, SandboxPlan, Tree,
-    AGENT_ENV_SECRET, CLEAN_MOUNT, COLLECT_MOUNT, FILES_INPUT, INIT_LIMIT_SECS, NODE_ROOT,
-    SANDBOX_ENTRYPOINT, SANDBOX_PLAN, TREE_LIMIT,
+    agent_env_file, clean_command, collector_command, host_mount, main_mounts, pod_folder,
+    prepare_command, read_collected, sandbox_entrypoint_script, Collected, SandboxPlan, Tree,
+    AGENT_ENV_SECRET, COLLECT_MOUNT, FILES_INPUT, INIT_LIMIT_SECS, NODE_ROOT, SANDBOX_ENTRYPOINT,
+    SANDBOX_PLAN, TREE_LIMIT,
 };
 use crate::trial::{split_input, PodTemplate};
 
@@ -293,7 +293,7 @@ impl Swarm {
         };
 
         // The folders, while the pod's services start.
-        let (parent, inside) = prepare_mount();
+        let (parent, inside) = host_mount();
         let prepare = manager
             .create_job(&helper(
                 "prepare",
@@ -588,10 +588,13 @@ impl Swarm {
             inputs: Vec::new(),
             health: None,
             init: false,
-            mounts: vec![BindMount {
-                source: NODE_ROOT.into(),
-                target: CLEAN_MOUNT.into(),
-                read_only: false,
+            mounts: vec![{
+                let (parent, inside) = host_mount();
+                BindMount {
+                    source: parent.into(),
+                    target: inside.into(),
+                    read_only: false,
+                }
             }],
         };
         let limits = WaitLimits {

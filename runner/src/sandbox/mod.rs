@@ -24,8 +24,8 @@ pub use spec::{
 pub(crate) use start::{env as sandbox_env, sandbox_files};
 pub use start::{with_tools_on_path, Sandbox, SandboxTimings, TREE_LIMIT};
 pub use swarm_scripts::{
-    agent_env_file, clean_command, collector_command, main_mounts, pod_folder, prepare_command,
-    prepare_mount, sandbox_entrypoint_script, step, SandboxPlan, AGENT_ENV_SECRET, CLEAN_MOUNT,
-    COLLECT_MOUNT, FILES_INPUT, INIT_LIMIT_SECS, NODE_ROOT, SANDBOX_ENTRYPOINT, SANDBOX_PLAN,
+    agent_env_file, clean_command, collector_command, host_mount, main_mounts, pod_folder,
+    prepare_command, sandbox_entrypoint_script, step, SandboxPlan, AGENT_ENV_SECRET, COLLECT_MOUNT,
+    FILES_INPUT, INIT_LIMIT_SECS, NODE_ROOT, SANDBOX_ENTRYPOINT, SANDBOX_PLAN,
 };
 pub use tree::{Entry, IgnoreRules, Tree};

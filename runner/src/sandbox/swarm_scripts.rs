@@ -43,12 +43,10 @@ pub const FILES_INPUT: &str = "/racebench/in/files.tar";
 /// The agent's environment (`env`, `pass_env`: API keys), a secret.
 pub const AGENT_ENV_SECRET: &str = "agent-env";
 
-/// Where the prepare task sees [`NODE_PARENT`].
-const PREPARE_MOUNT: &str = "/racebench-host";
+/// Where the prepare and clean tasks see [`NODE_PARENT`].
+const HOST_MOUNT: &str = "/racebench-host";
 /// Where the collector sees the sandbox's folder, read-only.
 pub const COLLECT_MOUNT: &str = "/racebench-collect";
-/// Where the clean task sees [`NODE_ROOT`].
-pub const CLEAN_MOUNT: &str = "/racebench-sandboxes";
 
 /// How long unpacking the files and making the repository may take, each.
 pub const INIT_LIMIT_SECS: u64 = 60;
@@ -91,16 +89,18 @@ pub fn prepare_command(pod: &str, workspace: &str) -> Vec<String> {
         r#"set -eu
 umask 077
 root={mount}/racebench-sandboxes
-mkdir -p "$root"
+# A clean task may remove the (empty) root between mkdir -p and mkdir: again.
+for i in 1 2 3; do
+  if mkdir -p "$root" && mkdir "$root/$1"; then break; fi
+done
 chmod 0700 "$root"
-mkdir "$root/$1"
 cd "$root/$1"
 mkdir {WORK} {OUT} {AGENT_OUT_DIR} {RUN}
 chmod 0755 {WORK} {OUT} {AGENT_OUT_DIR} {RUN}
 cp -a "$2/." {WORK}/
 echo "racebench: sandbox folders ready"
 "#,
-        mount = PREPARE_MOUNT,
+        mount = HOST_MOUNT,
     );
     vec![
         "sh".into(),
@@ -112,13 +112,16 @@ echo "racebench: sandbox folders ready"
     ]
 }
 
-/// The prepare task's mount: the node's [`NODE_PARENT`].
-pub fn prepare_mount() -> (&'static str, &'static str) {
-    (NODE_PARENT, PREPARE_MOUNT)
+/// The prepare and clean tasks' mount: the node's [`NODE_PARENT`] and where
+/// they see it.
+pub fn host_mount() -> (&'static str, &'static str) {
+    (NODE_PARENT, HOST_MOUNT)
 }
 
 /// The clean task's command: the sandbox's folder removed (`rm` follows no
-/// link). `pod` must be a pod name (checked: it becomes a path).
+/// link), and [`NODE_ROOT`] itself when no other sandbox has a folder there
+/// (`rmdir` of a folder that is not empty fails and changes nothing). `pod`
+/// must be a pod name (checked: it becomes a path).
 pub fn clean_command(pod: &str) -> Option<Vec<String>> {
     if !pod_name_ok(pod) {
         return None;
@@ -126,7 +129,11 @@ pub fn clean_command(pod: &str) -> Option<Vec<String>> {
     Some(vec![
         "sh".into(),
         "-c".into(),
-        format!("rm -rf -- \"{CLEAN_MOUNT}/$1\" && echo \"racebench: removed $1\""),
+        format!(
+            "rm -rf -- \"{HOST_MOUNT}/racebench-sandboxes/$1\" || exit 1\n\
+             rmdir {HOST_MOUNT}/racebench-sandboxes 2>/dev/null\n\
+             echo \"racebench: removed $1\""
+        ),
         "racebench-clean".into(),
         pod.into(),
     ])
@@ -393,6 +400,59 @@ mod tests {
         assert!(collector.contains(&shell_helpers()));
         assert!(collector.contains(FRAMES_SH));
         assert!(!collector.contains("tar -h") && !collector.contains("--dereference"));
+    }
+
+    /// The prepare and clean tasks' programs on the host, with a temporary
+    /// folder as the node's `/var/tmp`.
+    #[test]
+    fn prepare_makes_the_folders_and_clean_removes_them_without_following_links() {
+        let host = tempfile::tempdir().unwrap();
+        let image_tree = host.path().join("image/work/src");
+        std::fs::create_dir_all(image_tree.join("pkg")).unwrap();
+        std::fs::write(image_tree.join("pkg/a.py"), "x = 1\n").unwrap();
+        let outside = host.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("keep.txt"), "keep").unwrap();
+        let run = |mut args: Vec<String>| {
+            args[2] = args[2].replace(HOST_MOUNT, &host.path().display().to_string());
+            let out = Command::new(&args[0]).args(&args[1..]).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let pods = ["rb-00000000000000aa", "rb-00000000000000bb"];
+        for pod in pods {
+            run(prepare_command(pod, &image_tree.display().to_string()));
+        }
+        let root = host.path().join("racebench-sandboxes");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&root).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+        let pod = root.join(pods[0]);
+        assert_eq!(
+            std::fs::read_to_string(pod.join("work/pkg/a.py")).unwrap(),
+            "x = 1\n"
+        );
+        for dir in [OUT, AGENT_OUT_DIR, RUN] {
+            assert!(pod.join(dir).is_dir(), "{dir}");
+        }
+        // What an agent could leave: links out of its tree.
+        std::os::unix::fs::symlink(&outside, pod.join("work/out-dir")).unwrap();
+        std::os::unix::fs::symlink(outside.join("keep.txt"), pod.join("work/out-file")).unwrap();
+        run(clean_command(pods[0]).unwrap());
+        assert!(!pod.exists());
+        assert!(
+            root.join(pods[1]).exists(),
+            "another sandbox's folder stays"
+        );
+        assert_eq!(
+            std::fs::read_to_string(outside.join("keep.txt")).unwrap(),
+            "keep"
+        );
+        run(clean_command(pods[1]).unwrap());
+        assert!(!root.exists(), "the last sandbox's clean removes the root");
     }
 
     #[test]
