@@ -33,6 +33,8 @@ const PLACE_LIMIT: Duration = Duration::from_secs(900);
 /// What the entrypoint may write, base64 and all (its own caps bound it well
 /// below this: step output 4 + 4 MiB per stream, outputs 256 MiB).
 pub(super) const LOG_CAP: usize = 640 << 20;
+/// Where the entrypoint reads an empty patch from.
+const EMPTY_PATCH: &str = "/dev/null";
 /// Beyond the entrypoint's own step limits: unpacking, stopping, handing
 /// the outputs back.
 const RUN_MARGIN: Duration = Duration::from_secs(300);
@@ -274,7 +276,12 @@ impl Swarm {
             .flat_map(|bp| bp.trial_env.iter().cloned())
             .collect();
         let patch_len = plan.patch.as_ref().map(|p| p.len()).unwrap_or(0);
-        let paths = InputPaths::parts(plan.hidden_tests.len(), patch_len, MAX_INPUT_BYTES);
+        let mut paths = InputPaths::parts(plan.hidden_tests.len(), patch_len, MAX_INPUT_BYTES);
+        if patch_len == 0 {
+            // The swarm refuses an empty config: an empty patch (an agent's
+            // empty diff) is read from /dev/null, and fails to apply as locally.
+            paths.patch = vec![EMPTY_PATCH.to_string()];
+        }
         let inputs = entrypoint_inputs(plan, &env, &paths);
         let object_labels = {
             let mut l = pod_spec.labels.clone();
@@ -298,7 +305,7 @@ impl Swarm {
                 0o444,
             ),
         ];
-        if let Some(patch) = &inputs.patch {
+        if let Some(patch) = inputs.patch.as_ref().filter(|p| !p.is_empty()) {
             let parts = split_input(patch.as_bytes(), paths.patch.len());
             for (i, (path, part)) in paths.patch.iter().zip(parts).enumerate() {
                 files.push((
