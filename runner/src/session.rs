@@ -17,7 +17,7 @@ use racebench_model::{
 };
 use tokio::sync::mpsc;
 
-use crate::base_image::{ensure_base, BaseOrigin};
+use crate::base_image::{ensure_base, BaseOrigin, BASE_IMAGE};
 use crate::cache_dir::cache_dir;
 use crate::cluster::{ClusterError, Manager};
 use crate::datapoint_files::DatapointFiles;
@@ -417,18 +417,36 @@ async fn push_images(
     template: &PodTemplate,
     status: &dyn Fn(String),
 ) -> Result<SwarmImages, SessionError> {
-    let mut images = SwarmImages::default();
-    let mut wanted: Vec<(String, String)> = jobs
+    let datapoints: Vec<(String, String)> = jobs
         .iter()
-        .map(|j| {
-            (
-                j.image.clone(),
-                format!("racebench/dp-{}", j.datapoint.id()),
-            )
-        })
+        .map(|j| (j.image.clone(), j.datapoint.id().to_string()))
+        .collect();
+    push_pod_images(engine, registry, &datapoints, template, false, status).await
+}
+
+/// Pushes the images of pods on a swarm to `registry`, each once, by digest:
+/// the datapoint images (`(local tag, datapoint id)`), the service images of
+/// `template`, and with `base` the base image (an agent sandbox's collector
+/// and clean tasks run it). The tags a push leaves on the local engine are
+/// taken off again.
+pub async fn push_pod_images(
+    engine: &Engine,
+    registry: &str,
+    datapoints: &[(String, String)],
+    template: &PodTemplate,
+    base: bool,
+    status: &dyn Fn(String),
+) -> Result<SwarmImages, SessionError> {
+    let mut images = SwarmImages::default();
+    let mut wanted: Vec<(String, String)> = datapoints
+        .iter()
+        .map(|(image, id)| (image.clone(), format!("racebench/dp-{id}")))
         .collect();
     for (kind, image) in &template.images {
         wanted.push((image.clone(), format!("racebench/{}", kind.as_str())));
+    }
+    if base {
+        wanted.push((BASE_IMAGE.to_string(), "racebench/base".to_string()));
     }
     for (image, repo) in wanted {
         if images.datapoints.contains_key(&image) {
@@ -462,12 +480,20 @@ async fn push_images(
             images.services.insert(*kind, pushed.clone());
         }
     }
+    if base {
+        images.base = images.datapoints.get(BASE_IMAGE).cloned();
+    }
     Ok(images)
 }
 
 /// After a swarm run: whatever still carries the run's label (a guard that
 /// could not finish its removal) is removed, and the user told.
-async fn sweep_run_on_swarm(swarm: &Swarm, run_id: &str, keep: bool, say: &dyn Fn(SessionEvent)) {
+pub async fn sweep_run_on_swarm(
+    swarm: &Swarm,
+    run_id: &str,
+    keep: bool,
+    say: &dyn Fn(SessionEvent),
+) {
     for node in swarm.lost_nodes() {
         say(SessionEvent::Warning(format!(
             "swarm node {node} was lost during the run; its trials were run again on other nodes"

@@ -111,6 +111,7 @@ fn job(
         inputs: Vec::new(),
         health: None,
         init: false,
+        mounts: Vec::new(),
     }
 }
 

@@ -332,6 +332,7 @@ async fn on_swarm(manager: &Manager, image: &str, plan: &TrialPlan) -> TrialReco
     let images = SwarmImages {
         datapoints: HashMap::from([(plan.image.clone(), image.to_string())]),
         services: Default::default(),
+        base: None,
     };
     let swarm = Swarm::new(manager.clone(), images);
     let t = Instant::now();

@@ -14,17 +14,21 @@ use racebench_model::{
     AgentEnd, Candidate, CandidateKind, RunLayout, RunManifest, RunStatus, Verdict, RESULTS_FORMAT,
 };
 use racebench_runner::agent::{
-    prepare_images, read_agents_file, run_samples, AgentKind, AgentSpec, SampleOutcome, SamplePlan,
+    prepare_images, read_agents_file, run_samples, AgentKind, AgentSpec, SampleHost, SampleOutcome,
+    SamplePlan,
 };
+use racebench_runner::cluster::Manager;
 use racebench_runner::engine::Engine;
+use racebench_runner::executor::Swarm;
 use racebench_runner::run::CandidatePatch;
 use racebench_runner::services::ServicesConfig;
+use racebench_runner::session::{push_pod_images, sweep_run_on_swarm, SessionEvent};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{AgentNetworkArg, AgentOptions, RunArgs};
 use crate::commands::grade::summarize_run;
-use crate::commands::launch::{launch, Selection};
+use crate::commands::launch::{cluster_options, launch, Selection};
 use crate::commands::Context;
 use crate::exit_code::{self, coded};
 use crate::output;
@@ -47,6 +51,8 @@ pub fn is_agent_run(resume: Option<&Path>) -> bool {
 pub async fn run_agents(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
     let weights = ctx.weights()?;
     let mut options = args.options.clone();
+    // A swarm that is not named is a usage error before anything is made.
+    let cluster = cluster_options(&options)?;
     let (layout, mut manifest, plan) = match &args.resume {
         Some(dir) => {
             let layout = RunLayout::new(dir);
@@ -106,6 +112,28 @@ pub async fn run_agents(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
     )
     .await
     .map_err(|e| coded(exit_code::INFRA, e))?;
+    // On a swarm, the sandboxes' images are pushed once, by digest, with the
+    // base image their collector and clean tasks run.
+    let host = match cluster {
+        None => SampleHost::Local(engine.clone()),
+        Some(cluster) => {
+            let manager = Manager::connect(&cluster.manager)
+                .await
+                .map_err(|e| coded(exit_code::INFRA, e))?;
+            let pushed: Vec<(String, String)> = images
+                .iter()
+                .map(|i| (i.image.clone(), i.datapoint.id().to_string()))
+                .collect();
+            let swarm_images =
+                push_pod_images(&engine, &cluster.registry, &pushed, &template, true, &say)
+                    .await
+                    .map_err(|e| coded(exit_code::INFRA, e))?;
+            SampleHost::Swarm {
+                engine: engine.clone(),
+                swarm: Swarm::new(manager, swarm_images),
+            }
+        }
+    };
     let template = Arc::new(template);
     let agents: Vec<Arc<AgentSpec>> = plan.agents.iter().cloned().map(Arc::new).collect();
     let mut plans = Vec::new();
@@ -125,6 +153,7 @@ pub async fn run_agents(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
                         &candidate,
                     )),
                     keep: options.keep,
+                    retries: options.retries,
                 });
             }
         }
@@ -162,8 +191,16 @@ pub async fn run_agents(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
         ));
     };
     let jobs = args.agents.agent_jobs.unwrap_or(options.jobs).max(1) as usize;
-    let outcomes = run_samples(&engine, plans, jobs, &kill, &print).await;
+    let outcomes = run_samples(&host, plans, jobs, &kill, &print).await;
     watcher.abort();
+    if let SampleHost::Swarm { swarm, .. } = &host {
+        let say_event = |e: SessionEvent| match e {
+            SessionEvent::Status(line) => output::status(line),
+            SessionEvent::Warning(line) => output::warning(line),
+            SessionEvent::Run(_) => {}
+        };
+        sweep_run_on_swarm(swarm, &manifest.run_id, options.keep, &say_event).await;
+    }
     if kill.is_cancelled() {
         manifest.status = RunStatus::Cancelled;
         manifest.finished_at = Some(racebench_runner::run::now());

@@ -8,7 +8,6 @@ use racebench_runner::predictions::read_predictions;
 use racebench_runner::results::read_manifest;
 use racebench_runner::run::CandidatePatch;
 
-use crate::args::ClusterKind;
 use crate::args::RunArgs;
 use crate::commands::grade::summarize_run;
 use crate::commands::launch::{builtin_candidates, launch, Selection};
@@ -20,14 +19,6 @@ pub async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<i32> {
     if !args.agents.agent.is_empty()
         || crate::commands::agents::is_agent_run(args.resume.as_deref())
     {
-        if args.options.cluster == ClusterKind::Swarm {
-            return Err(coded(
-                exit_code::USAGE,
-                anyhow::anyhow!(
-                    "agent sandboxes do not run on a swarm yet (see docs/cluster.md); run the agents with --cluster local, then grade their diffs on the swarm with `racebench run --predictions FILE --cluster swarm`"
-                ),
-            ));
-        }
         return crate::commands::agents::run_agents(ctx, &args).await;
     }
     let weights = ctx.weights()?;

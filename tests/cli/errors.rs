@@ -138,7 +138,11 @@ fn a_swarm_run_without_its_manager_or_registry_says_what_to_pass() {
         "{}",
         run.stderr()
     );
+    // Agent sandboxes run on a swarm too: an agent run names its swarm the
+    // same way, and is told so before any image is built.
     let run = Racebench::fixture(tmp.path())
+        .env_remove("RACEBENCH_SWARM_MANAGER")
+        .env_remove("RACEBENCH_REGISTRY")
         .args([
             "run",
             "-d",
@@ -151,9 +155,13 @@ fn a_swarm_run_without_its_manager_or_registry_says_what_to_pass() {
         .output()
         .expect_code(2);
     assert!(
-        run.stderr()
-            .contains("agent sandboxes do not run on a swarm yet"),
+        run.stderr().contains("pass --manager unix://PATH"),
         "{}",
+        run.stderr()
+    );
+    assert!(
+        !run.stderr().contains("image"),
+        "nothing was built: {}",
         run.stderr()
     );
 }

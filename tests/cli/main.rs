@@ -10,4 +10,5 @@ mod list;
 mod report;
 mod run;
 mod swarm;
+mod swarm_agents;
 mod util;

@@ -34,14 +34,14 @@ fn slow_patch(dir: &std::path::Path) -> std::path::PathBuf {
     patch
 }
 
-fn on_swarm(swarm: &Swarm, racebench: Racebench) -> Racebench {
+pub(crate) fn on_swarm(swarm: &Swarm, racebench: Racebench) -> Racebench {
     racebench
         .env("RACEBENCH_SWARM_MANAGER", swarm.get("RBSWARM_MANAGER"))
         .env("RACEBENCH_REGISTRY", swarm.get("RBSWARM_REGISTRY"))
 }
 
 /// racebench's containers on node `i` (candidate label of each).
-fn containers_on(swarm: &SwarmName, i: usize, filter: &str) -> Vec<String> {
+pub(crate) fn containers_on(swarm: &SwarmName, i: usize, filter: &str) -> Vec<String> {
     let out = swarm.harness(&[
         "docker",
         &i.to_string(),
@@ -72,7 +72,7 @@ pub fn gone_within(swarm: &SwarmName, i: usize, limit: Duration) -> Vec<String> 
     }
 }
 
-fn check(swarm: &Swarm, results: &std::path::Path) -> String {
+pub(crate) fn check(swarm: &Swarm, results: &std::path::Path) -> String {
     let run = on_swarm(swarm, Racebench::fixture(results))
         .args(["cluster", "check"])
         .output();
@@ -81,7 +81,7 @@ fn check(swarm: &Swarm, results: &std::path::Path) -> String {
 }
 
 /// Panics with what racebench printed if it has ended.
-fn still_running(child: &mut std::process::Child) {
+pub(crate) fn still_running(child: &mut std::process::Child) {
     if let Some(status) = child.try_wait().unwrap() {
         let mut stderr = String::new();
         std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
@@ -89,7 +89,10 @@ fn still_running(child: &mut std::process::Child) {
     }
 }
 
-fn wait_with_deadline(child: &mut std::process::Child, limit: Duration) -> (i32, String) {
+pub(crate) fn wait_with_deadline(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> (i32, String) {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().unwrap() {

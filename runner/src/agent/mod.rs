@@ -6,10 +6,11 @@ mod images;
 mod sample;
 mod samples;
 mod spec;
+mod swarm_sample;
 mod tools;
 
 pub use images::{prepare_images, DatapointImage, ImagesError};
-pub use sample::{candidate_id, run_sample, SampleOutcome, SamplePlan};
+pub use sample::{candidate_id, run_sample, SampleHost, SampleOutcome, SamplePlan};
 pub use samples::{finished_sample, run_samples, RECORD_FILE};
 pub use spec::{
     parse_agents_file, read_agents_file, AgentKind, AgentSpec, AgentsFileError,

@@ -15,9 +15,20 @@ use tokio_util::sync::CancellationToken;
 use super::spec::{AgentKind, AgentSpec};
 use crate::archive::{self, FileSet};
 use crate::engine::{Engine, ExecOutput};
+use crate::executor::Swarm;
 use crate::labels;
-use crate::sandbox::{Sandbox, SandboxSpec, AGENT_DIR};
+use crate::sandbox::{Finished, Sandbox, SandboxSpec, AGENT_DIR};
 use crate::trial::PodTemplate;
+
+/// Where samples' sandboxes run.
+#[derive(Clone)]
+pub enum SampleHost {
+    /// This machine's engine.
+    Local(Engine),
+    /// A swarm; `engine` is the local engine that built and pushed the
+    /// images (racebench's pristine copy of a work tree comes from it).
+    Swarm { engine: Engine, swarm: Swarm },
+}
 
 /// Everything one sample needs.
 #[derive(Clone)]
@@ -33,6 +44,8 @@ pub struct SamplePlan {
     pub dir: PathBuf,
     /// Leave the sandbox in place for debugging.
     pub keep: bool,
+    /// On a swarm: times a sandbox whose node was lost is made again elsewhere.
+    pub retries: u32,
 }
 
 impl SamplePlan {
@@ -59,7 +72,7 @@ pub struct SampleOutcome {
 
 /// Runs one sample to a record; the sandbox is removed on every path.
 pub async fn run_sample(
-    engine: &Engine,
+    host: &SampleHost,
     plan: &SamplePlan,
     kill: &CancellationToken,
 ) -> SampleOutcome {
@@ -88,8 +101,26 @@ pub async fn run_sample(
     let mut diff = String::new();
     if let Err(e) = std::fs::create_dir_all(&plan.dir) {
         record.error = Some(format!("failed to create {}: {e}", plan.dir.display()));
-    } else if let Err(e) = sample_steps(engine, plan, kill, &mut record, &mut diff).await {
-        record.error = Some(e);
+    } else {
+        let steps = match host {
+            SampleHost::Local(engine) => {
+                sample_steps(engine, plan, kill, &mut record, &mut diff).await
+            }
+            SampleHost::Swarm { engine, swarm } => {
+                super::swarm_sample::swarm_sample_steps(
+                    engine,
+                    swarm,
+                    plan,
+                    kill,
+                    &mut record,
+                    &mut diff,
+                )
+                .await
+            }
+        };
+        if let Err(e) = steps {
+            record.error = Some(e);
+        }
     }
     record.finished_at = jiff::Timestamp::now().to_string();
     SampleOutcome { record, diff }
@@ -122,31 +153,7 @@ async fn sample_steps(
         let t = Instant::now();
         let finished = sandbox.stop_and_take().await.map_err(|e| chain(&e))?;
         record.diff_ms = ms(t.elapsed());
-        record.files = finished.diff.files.clone();
-        record.notes = finished.diff.notes.clone();
-        record.empty_diff = finished.diff.text.is_empty();
-        *diff = finished.diff.text;
-        write(&plan.dir.join("fix.diff"), diff.as_bytes())?;
-        if let Some((tar, cut)) = finished.outputs {
-            let done = archive::extract(
-                &tar,
-                &plan.dir.join("out"),
-                crate::sandbox::OUTPUTS_LIMIT as u64,
-                true,
-            )
-            .map_err(|e| format!("failed to write the agent's outputs: {e}"))?;
-            record.outputs = done.written.iter().map(|p| format!("out/{p}")).collect();
-            if cut || !done.skipped.is_empty() {
-                record.notes.push(format!(
-                    "the agent's outputs passed {} MiB; the rest was not kept",
-                    crate::sandbox::OUTPUTS_LIMIT / 1024 / 1024
-                ));
-            }
-            record.usage = read_usage(&plan.dir.join("out/usage.json"));
-        }
-        if let (Some((tar, cut)), Some(events)) = (finished.events, &dp.spec.events) {
-            record.events = keep_events(&tar, cut, &plan.dir, events, &mut record.notes)?;
-        }
+        keep_finished(plan, dp, finished, record, diff)?;
         Ok::<(), String>(())
     }
     .await;
@@ -154,6 +161,73 @@ async fn sample_steps(
         tracing::warn!("{}", chain(&e));
     }
     result
+}
+
+/// Records what an agent left (diff, outputs, events file) and writes
+/// `fix.diff`, `out/` and `sandbox/<events file>`.
+pub(super) fn keep_finished(
+    plan: &SamplePlan,
+    dp: &Datapoint,
+    finished: Finished,
+    record: &mut AgentRecord,
+    diff: &mut String,
+) -> Result<(), String> {
+    record.files = finished.diff.files.clone();
+    record.notes = finished.diff.notes.clone();
+    record.empty_diff = finished.diff.text.is_empty();
+    *diff = finished.diff.text;
+    write(&plan.dir.join("fix.diff"), diff.as_bytes())?;
+    if let Some((tar, cut)) = finished.outputs {
+        let done = archive::extract(
+            &tar,
+            &plan.dir.join("out"),
+            crate::sandbox::OUTPUTS_LIMIT as u64,
+            true,
+        )
+        .map_err(|e| format!("failed to write the agent's outputs: {e}"))?;
+        record.outputs = done.written.iter().map(|p| format!("out/{p}")).collect();
+        if cut || !done.skipped.is_empty() {
+            record.notes.push(format!(
+                "the agent's outputs passed {} MiB; the rest was not kept",
+                crate::sandbox::OUTPUTS_LIMIT / 1024 / 1024
+            ));
+        }
+        record.usage = read_usage(&plan.dir.join("out/usage.json"));
+    }
+    if let (Some((tar, cut)), Some(events)) = (finished.events, &dp.spec.events) {
+        record.events = keep_events(&tar, cut, &plan.dir, events, &mut record.notes)?;
+    }
+    Ok(())
+}
+
+/// The files an agent brings, by file name.
+pub(super) fn agent_files(agent: &AgentSpec) -> Result<Vec<(String, Vec<u8>)>, String> {
+    agent
+        .files
+        .iter()
+        .map(|path| {
+            let data = std::fs::read(path)
+                .map_err(|e| format!("failed to read the agent file {}: {e}", path.display()))?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "file".into());
+            Ok((name, data))
+        })
+        .collect()
+}
+
+/// What the `oracle` agent runs: the reference patch, brought as an agent file.
+pub(super) fn oracle_command() -> String {
+    format!("git apply --verbose {AGENT_DIR}/reference.patch && rm -f {AGENT_DIR}/reference.patch")
+}
+
+/// `agent.log` of an agent stopped at its limit.
+pub(super) fn timed_out_log(limit: Duration) -> String {
+    format!(
+        "racebench: the agent ran longer than {}s and was stopped (its output is not captured past the limit)\n",
+        limit.as_secs()
+    )
 }
 
 /// Runs the setup and the agent; sets `end` and `exit_code`.
@@ -167,13 +241,7 @@ async fn run_agent(
     let agent = &plan.agent;
     let env = agent_env(agent);
     let mut files = FileSet::new();
-    for path in &agent.files {
-        let data = std::fs::read(path)
-            .map_err(|e| format!("failed to read the agent file {}: {e}", path.display()))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "file".into());
+    for (name, data) in agent_files(agent)? {
         files.add(&name, data, 0o755);
     }
     let command = match &agent.kind {
@@ -187,7 +255,7 @@ async fn run_agent(
             let patch = std::fs::read(dp.reference_patch())
                 .map_err(|e| format!("failed to read the reference patch: {e}"))?;
             files.add("reference.patch", patch, 0o644);
-            format!("git apply --verbose {AGENT_DIR}/reference.patch && rm -f {AGENT_DIR}/reference.patch")
+            oracle_command()
         }
         AgentKind::Command { command, setup } => {
             if !files.is_empty() {
@@ -234,11 +302,7 @@ async fn run_agent(
         Ok(None) => {
             write(
                 &plan.dir.join("agent.log"),
-                format!(
-                    "racebench: the agent ran longer than {}s and was stopped (its output is not captured past the limit)\n",
-                    agent.timeout().as_secs()
-                )
-                .as_bytes(),
+                timed_out_log(agent.timeout()).as_bytes(),
             )?;
             record.end = AgentEnd::TimedOut;
         }
@@ -268,7 +332,7 @@ async fn bounded(
     }
 }
 
-fn agent_env(agent: &AgentSpec) -> Vec<(String, String)> {
+pub(super) fn agent_env(agent: &AgentSpec) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = agent
         .env
         .iter()
@@ -282,7 +346,7 @@ fn agent_env(agent: &AgentSpec) -> Vec<(String, String)> {
     env
 }
 
-fn sandbox_spec(plan: &SamplePlan) -> Result<SandboxSpec, String> {
+pub(super) fn sandbox_spec(plan: &SamplePlan) -> Result<SandboxSpec, String> {
     let dp = &plan.datapoint;
     let prompt_path = dp.dir.join(&dp.spec.prompt);
     let prompt = std::fs::read_to_string(&prompt_path)
@@ -355,16 +419,16 @@ fn log_text(out: &ExecOutput) -> Vec<u8> {
     text
 }
 
-fn write(path: &Path, data: &[u8]) -> Result<(), String> {
+pub(super) fn write(path: &Path, data: &[u8]) -> Result<(), String> {
     std::fs::write(path, data).map_err(|e| format!("failed to write {}: {e}", path.display()))
 }
 
-fn ms(d: Duration) -> u64 {
+pub(super) fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
 /// An error and its sources, as one line.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(super) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

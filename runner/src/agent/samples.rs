@@ -8,8 +8,7 @@ use futures_util::stream::{self, StreamExt};
 use racebench_model::{AgentEnd, AgentRecord};
 use tokio_util::sync::CancellationToken;
 
-use super::sample::{run_sample, SampleOutcome, SamplePlan};
-use crate::engine::Engine;
+use super::sample::{run_sample, SampleHost, SampleOutcome, SamplePlan};
 
 /// A sample's record file, in its folder.
 pub const RECORD_FILE: &str = "agent.json";
@@ -25,7 +24,7 @@ pub fn finished_sample(plan: &SamplePlan) -> Option<SampleOutcome> {
 /// Runs the samples not finished before; `on_done` sees each as it ends
 /// (resumed ones first, flagged `true`). Returns every outcome, in plan order.
 pub async fn run_samples(
-    engine: &Engine,
+    host: &SampleHost,
     plans: Vec<SamplePlan>,
     jobs: usize,
     kill: &CancellationToken,
@@ -52,7 +51,7 @@ pub async fn run_samples(
             let outcome = if kill.is_cancelled() {
                 None
             } else {
-                Some(run_sample(engine, &plans[i], kill).await)
+                Some(run_sample(host, &plans[i], kill).await)
             };
             (i, outcome)
         }

@@ -11,11 +11,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use bollard::models::{
-    EndpointSpec, EndpointSpecModeEnum, HealthConfig, Limit, NetworkAttachmentConfig,
-    ResourceObject, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec,
-    TaskSpecContainerSpec, TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy,
-    TaskSpecRestartPolicyConditionEnum,
+    EndpointSpec, EndpointSpecModeEnum, HealthConfig, Limit, Mount, MountType,
+    NetworkAttachmentConfig, ResourceObject, ServiceSpec, ServiceSpecMode,
+    ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec, TaskSpecPlacement,
+    TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
 };
+use bollard::query_parameters::UpdateServiceOptionsBuilder;
 
 use super::error::ClusterError;
 use super::input::InputMount;
@@ -42,6 +43,17 @@ pub struct HealthProbe {
     pub timeout: Duration,
     /// How long a failing probe is forgiven after start.
     pub grace: Duration,
+}
+
+/// A folder of the node bind-mounted into the container. It must exist on
+/// the node when the task starts (the engine refuses a missing source).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindMount {
+    /// An absolute path on the node.
+    pub source: String,
+    /// An absolute path in the container.
+    pub target: String,
+    pub read_only: bool,
 }
 
 /// What to run, where, and how it is contained.
@@ -72,6 +84,8 @@ pub struct JobSpec {
     /// An init as PID 1 that reaps orphaned processes, as in a local pod's
     /// containers (the stop script counts every process but zombies).
     pub init: bool,
+    /// Folders of the node mounted into the container.
+    pub mounts: Vec<BindMount>,
 }
 
 /// A created job: the service and where it was pinned.
@@ -113,6 +127,18 @@ impl JobSpec {
                     .filter_map(InputMount::config_ref)
                     .collect(),
             ),
+            mounts: (!self.mounts.is_empty()).then(|| {
+                self.mounts
+                    .iter()
+                    .map(|m| Mount {
+                        target: Some(m.target.clone()),
+                        source: Some(m.source.clone()),
+                        typ: Some(MountType::BIND),
+                        read_only: Some(m.read_only),
+                        ..Default::default()
+                    })
+                    .collect()
+            }),
             health_check: self.health.as_ref().map(|h| HealthConfig {
                 test: Some(vec!["CMD-SHELL".into(), h.shell.clone()]),
                 interval: Some(h.interval.as_nanos() as i64),
@@ -195,6 +221,40 @@ impl Manager {
         })
     }
 
+    /// Stops the job's task without removing the service: the service is
+    /// scaled to no replica, and the node stops the container (SIGTERM, then
+    /// SIGKILL after the stop grace) and reports the task `shutdown` only once
+    /// the container has stopped, which [`Manager::wait_stopped`] waits for.
+    pub async fn stop_job(&self, job: &Job) -> Result<(), ClusterError> {
+        let action = || format!("stop the task of swarm service {}", job.name);
+        let service = self
+            .docker()
+            .inspect_service(&job.id, None)
+            .await
+            .map_err(|e| ClusterError::op(action(), e))?;
+        let version =
+            service
+                .version
+                .and_then(|v| v.index)
+                .ok_or_else(|| ClusterError::Operation {
+                    action: action(),
+                    message: "the manager returned no service version".into(),
+                })?;
+        let mut spec = service.spec.unwrap_or_default();
+        spec.mode = Some(ServiceSpecMode {
+            replicated: Some(ServiceSpecModeReplicated { replicas: Some(0) }),
+            ..Default::default()
+        });
+        let options = UpdateServiceOptionsBuilder::new()
+            .version(version as i32)
+            .build();
+        self.docker()
+            .update_service(&job.id, spec, options, None)
+            .await
+            .map_err(|e| ClusterError::op(action(), e))?;
+        Ok(())
+    }
+
     /// Removes the job's service (the swarm stops and removes its task). Gone already is fine.
     pub async fn remove_job(&self, job: &Job) -> Result<(), ClusterError> {
         match self.docker().delete_service(&job.id).await {
@@ -240,6 +300,11 @@ mod tests {
                 grace: Duration::from_secs(60),
             }),
             init: true,
+            mounts: vec![BindMount {
+                source: "/var/tmp/rb/work".into(),
+                target: "/work/src".into(),
+                read_only: true,
+            }],
         }
     }
 
@@ -275,6 +340,13 @@ mod tests {
         assert_eq!(c.env, Some(vec!["A=1".to_string()]));
         assert_eq!(c.stop_grace_period, Some(2_000_000_000));
         assert_eq!(c.init, Some(true));
+        let mount = &c.mounts.as_ref().unwrap()[0];
+        assert_eq!(mount.typ, Some(MountType::BIND));
+        assert_eq!(
+            (mount.source.as_deref(), mount.target.as_deref()),
+            (Some("/var/tmp/rb/work"), Some("/work/src"))
+        );
+        assert_eq!(mount.read_only, Some(true));
         let net = &task.networks.unwrap()[0];
         assert_eq!(net.aliases, Some(vec!["trial".to_string()]));
         assert_eq!(
@@ -302,6 +374,7 @@ mod tests {
         let mut j = spec();
         j.capabilities = None;
         j.args.clear();
+        j.mounts.clear();
         let c = j
             .service_spec()
             .task_template
@@ -310,5 +383,6 @@ mod tests {
             .unwrap();
         assert!(c.capability_drop.is_none() && c.capability_add.is_none());
         assert!(c.args.is_none());
+        assert!(c.mounts.is_none());
     }
 }

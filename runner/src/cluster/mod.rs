@@ -23,7 +23,7 @@ pub use error::ClusterError;
 pub use frames::{decode, FrameError, Frames, FRAMES_SH};
 pub use guard::LabelGuard;
 pub use input::{Input, InputKind, InputMount, MAX_INPUT_BYTES};
-pub use job::{HealthProbe, Job, JobLimits, JobSpec};
+pub use job::{BindMount, HealthProbe, Job, JobLimits, JobSpec};
 pub use logs::JobLogs;
 pub use manager::Manager;
 pub use network::PodNetwork;

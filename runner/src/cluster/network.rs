@@ -22,11 +22,24 @@ impl Manager {
         name: &str,
         labels: &HashMap<String, String>,
     ) -> Result<PodNetwork, ClusterError> {
+        self.create_overlay(name, labels, true).await
+    }
+
+    /// Creates a pod's overlay network, labelled: `internal`, no route off
+    /// it; otherwise its tasks also get the node's gateway bridge
+    /// (`docker_gwbridge`) and through it a route off the node (an agent's
+    /// sandbox with `--agent-network egress`).
+    pub async fn create_overlay(
+        &self,
+        name: &str,
+        labels: &HashMap<String, String>,
+        internal: bool,
+    ) -> Result<PodNetwork, ClusterError> {
         let request = NetworkCreateRequest {
             name: name.to_string(),
             driver: Some("overlay".into()),
             scope: Some("swarm".into()),
-            internal: Some(true),
+            internal: Some(internal),
             attachable: Some(false),
             labels: Some(labels.clone()),
             ..Default::default()

@@ -237,6 +237,46 @@ impl Manager {
         }
     }
 
+    /// After [`Manager::stop_job`]: waits until the node reports the task
+    /// ended (`shutdown`, or `complete`/`failed` if it ended by itself first),
+    /// which it does only once the container has stopped. `Ok(None)` when it
+    /// did; `Ok(Some(outcome))` when its node was lost or `limit` passed first
+    /// (then nothing says the container is gone).
+    pub async fn wait_stopped(
+        &self,
+        job: &Job,
+        limit: Duration,
+        poll: Duration,
+    ) -> Result<Option<JobOutcome>, ClusterError> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let task = self.task(job).await?;
+            let Some(task) = task else {
+                // Never placed: no container was made.
+                return Ok(None);
+            };
+            match task.state {
+                TaskState::Shutdown
+                | TaskState::Complete
+                | TaskState::Failed
+                | TaskState::Rejected => return Ok(None),
+                TaskState::Pending => return Ok(None),
+                TaskState::Preparing | TaskState::Running => {}
+            }
+            let node = self.node(&task.node_id).await?;
+            if !node.as_ref().is_some_and(|n| n.health == NodeHealth::Ready) {
+                return Ok(Some(JobOutcome::Lost {
+                    node_id: task.node_id.clone(),
+                    reason: "its node stopped answering while its task was being stopped".into(),
+                }));
+            }
+            if Instant::now() >= deadline {
+                return Ok(Some(JobOutcome::TimedOut));
+            }
+            tokio::time::sleep(poll).await;
+        }
+    }
+
     /// Waits until the job ends, its node is lost, or a limit passes.
     pub async fn wait(&self, job: &Job, limits: WaitLimits) -> Result<JobOutcome, ClusterError> {
         if let Err(outcome) = self.wait_running(job, limits).await? {

@@ -41,6 +41,9 @@ pub struct SwarmPodSpec {
     /// How long a task may take to start (the image pull on a node that does
     /// not have it yet).
     pub pull: Duration,
+    /// A network with a route off the node (an agent sandbox with egress);
+    /// trials' pods never have one.
+    pub egress: bool,
 }
 
 /// A pod's network and services on the swarm, ready.
@@ -144,6 +147,7 @@ impl SwarmPodSpec {
                 grace: self.ready,
             }),
             init: false,
+            mounts: Vec::new(),
         })
     }
 
@@ -153,9 +157,10 @@ impl SwarmPodSpec {
     pub async fn start(&self, manager: &Manager) -> Result<SwarmPod, PodStartError> {
         let started = Instant::now();
         let network = manager
-            .create_pod_network(
+            .create_overlay(
                 &format!("{}-net", self.name),
                 &self.object_labels("trial-network", None),
+                !self.egress,
             )
             .await?;
         let specs = self
@@ -239,6 +244,7 @@ mod tests {
             service_limits: ServiceLimits::default(),
             ready: Duration::from_secs(60),
             pull: Duration::from_secs(300),
+            egress: false,
         }
     }
 

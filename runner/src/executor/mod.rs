@@ -4,12 +4,14 @@
 
 mod local;
 mod swarm;
+mod swarm_sandbox;
 
 use racebench_model::TrialRecord;
 use tokio_util::sync::CancellationToken;
 
 pub use local::Local;
 pub use swarm::{Swarm, SwarmImages};
+pub use swarm_sandbox::{SandboxFailure, SwarmSandboxRun, SwarmSandboxSpec};
 
 use crate::trial::{PreparedPod, TrialPlan};
 

@@ -27,12 +27,14 @@ use crate::trial::{
 
 /// How long a task may take to start on its node: the image pull on a node
 /// that does not have it yet.
-const PULL_LIMIT: Duration = Duration::from_secs(600);
+pub(super) const PULL_LIMIT: Duration = Duration::from_secs(600);
 /// How long a trial waits for a node with room for its pod.
 const PLACE_LIMIT: Duration = Duration::from_secs(900);
 /// What the entrypoint may write, base64 and all (its own caps bound it well
 /// below this: step output 4 + 4 MiB per stream, outputs 256 MiB).
-const LOG_CAP: usize = 640 << 20;
+pub(super) const LOG_CAP: usize = 640 << 20;
+/// Where the entrypoint reads an empty patch from.
+const EMPTY_PATCH: &str = "/dev/null";
 /// Beyond the entrypoint's own step limits: unpacking, stopping, handing
 /// the outputs back.
 const RUN_MARGIN: Duration = Duration::from_secs(300);
@@ -43,17 +45,19 @@ const RUN_MARGIN: Duration = Duration::from_secs(300);
 pub struct SwarmImages {
     pub datapoints: HashMap<String, String>,
     pub services: BTreeMap<ServiceKind, String>,
+    /// The base image, by digest: agent sandboxes' collector and clean tasks.
+    pub base: Option<String>,
 }
 
 /// Pods on a swarm. Cheap to clone.
 #[derive(Clone)]
 pub struct Swarm {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
-    manager: Manager,
-    images: SwarmImages,
+pub(super) struct Inner {
+    pub(super) manager: Manager,
+    pub(super) images: SwarmImages,
     places: Mutex<Places>,
 }
 
@@ -67,10 +71,10 @@ struct Places {
 }
 
 /// A node's room held for one pod, given back when dropped.
-struct Reservation {
+pub(super) struct Reservation {
     inner: Arc<Inner>,
-    node_id: String,
-    hostname: String,
+    pub(super) node_id: String,
+    pub(super) hostname: String,
     demand: Demand,
 }
 
@@ -85,7 +89,7 @@ impl Drop for Reservation {
 }
 
 /// Why an attempt ended without a record from the entrypoint.
-enum Failure {
+pub(super) enum Failure {
     Infra(String),
     Lost {
         node_id: String,
@@ -127,6 +131,13 @@ impl Swarm {
             .collect()
     }
 
+    /// Leaves a node out of the rest of the run (its pod was lost there).
+    pub(super) fn mark_lost(&self, node_id: String, hostname: String) {
+        let mut places = self.inner.places.lock().expect("placement lock");
+        places.lost.insert(node_id.clone());
+        places.lost_names.insert(node_id, hostname);
+    }
+
     /// Runs one trial on the swarm; whatever happens, its pod is removed.
     pub async fn run_trial(&self, plan: &TrialPlan, kill: &CancellationToken) -> TrialRecord {
         let begin = Instant::now();
@@ -155,9 +166,7 @@ impl Swarm {
                         hostname,
                         why,
                     } => {
-                        let mut places = self.inner.places.lock().expect("placement lock");
-                        places.lost.insert(node_id.clone());
-                        places.lost_names.insert(node_id, hostname);
+                        self.mark_lost(node_id, hostname);
                         (Verdict::InfraError, why)
                     }
                 };
@@ -238,6 +247,7 @@ impl Swarm {
             service_limits: plan.pod.service_limits.clone(),
             ready: plan.pod.ready_timeout,
             pull: PULL_LIMIT,
+            egress: false,
         };
         let lost = |outcome: &JobOutcome, what: &str| match outcome {
             JobOutcome::Lost { node_id, reason } => Failure::Lost {
@@ -266,7 +276,12 @@ impl Swarm {
             .flat_map(|bp| bp.trial_env.iter().cloned())
             .collect();
         let patch_len = plan.patch.as_ref().map(|p| p.len()).unwrap_or(0);
-        let paths = InputPaths::parts(plan.hidden_tests.len(), patch_len, MAX_INPUT_BYTES);
+        let mut paths = InputPaths::parts(plan.hidden_tests.len(), patch_len, MAX_INPUT_BYTES);
+        if patch_len == 0 {
+            // The swarm refuses an empty config: an empty patch (an agent's
+            // empty diff) is read from /dev/null, and fails to apply as locally.
+            paths.patch = vec![EMPTY_PATCH.to_string()];
+        }
         let inputs = entrypoint_inputs(plan, &env, &paths);
         let object_labels = {
             let mut l = pod_spec.labels.clone();
@@ -290,7 +305,7 @@ impl Swarm {
                 0o444,
             ),
         ];
-        if let Some(patch) = &inputs.patch {
+        if let Some(patch) = inputs.patch.as_ref().filter(|p| !p.is_empty()) {
             let parts = split_input(patch.as_bytes(), paths.patch.len());
             for (i, (path, part)) in paths.patch.iter().zip(parts).enumerate() {
                 files.push((
@@ -352,6 +367,7 @@ impl Swarm {
             health: None,
             // As the local pod's main container: zombies reaped.
             init: true,
+            mounts: Vec::new(),
         };
         let started = Instant::now();
         let job = manager.create_job(&main).await?;
@@ -387,7 +403,7 @@ impl Swarm {
 
     /// A node with room for the pod, held until the reservation is dropped;
     /// waits for one while every node is full.
-    async fn place(&self, demand: Demand) -> Result<Reservation, Failure> {
+    pub(super) async fn place(&self, demand: Demand) -> Result<Reservation, Failure> {
         let deadline = Instant::now() + PLACE_LIMIT;
         loop {
             let nodes = self.inner.manager.nodes().await?;
@@ -447,7 +463,7 @@ fn run_limit(plan: &TrialPlan) -> Duration {
 /// A name for a pod's swarm objects: short (service names are DNS labels of
 /// at most 63 characters, and get a `-postgres` suffix) and fresh per
 /// attempt. What the pod is lives in its labels.
-fn pod_name() -> String {
+pub(super) fn pod_name() -> String {
     format!("rb-{}", &crate::pod::secret()[..16])
 }
 

@@ -117,25 +117,7 @@ impl Sandbox {
     }
 
     async fn prepare(&mut self, spec: &SandboxSpec) -> Result<(), SandboxError> {
-        let mut files = FileSet::new();
-        files.add(
-            PROMPT_PATH.trim_start_matches('/'),
-            spec.prompt.as_bytes().to_vec(),
-            0o644,
-        );
-        files.add(
-            &format!("{}/timeline", BIN_DIR.trim_start_matches('/')),
-            TIMELINE_TOOL.as_bytes().to_vec(),
-            0o755,
-        );
-        for (name, data, mode) in spec.tools.iter() {
-            files.add(
-                &format!("{}/{name}", TOOLS_DIR.trim_start_matches('/')),
-                data.to_vec(),
-                mode | 0o555,
-            );
-        }
-        self.put_files("/", &files).await?;
+        self.put_files("/", &sandbox_files(spec)).await?;
         let out = self
             .run_as_root(&["sh".into(), "-c".into(), INIT_SCRIPT.into()])
             .await?;
@@ -264,8 +246,32 @@ pub fn with_tools_on_path(cmd: &[String]) -> Vec<String> {
     wrapped
 }
 
+/// What every sandbox gets at `/` before the agent runs: the prompt,
+/// racebench's `timeline` and the datapoint's visible tools.
+pub(crate) fn sandbox_files(spec: &SandboxSpec) -> FileSet {
+    let mut files = FileSet::new();
+    files.add(
+        PROMPT_PATH.trim_start_matches('/'),
+        spec.prompt.as_bytes().to_vec(),
+        0o644,
+    );
+    files.add(
+        &format!("{}/timeline", BIN_DIR.trim_start_matches('/')),
+        TIMELINE_TOOL.as_bytes().to_vec(),
+        0o755,
+    );
+    for (name, data, mode) in spec.tools.iter() {
+        files.add(
+            &format!("{}/{name}", TOOLS_DIR.trim_start_matches('/')),
+            data.to_vec(),
+            mode | 0o555,
+        );
+    }
+    files
+}
+
 /// The main container's own environment (the services add theirs).
-fn env(spec: &SandboxSpec) -> Vec<(String, String)> {
+pub(crate) fn env(spec: &SandboxSpec) -> Vec<(String, String)> {
     let dp = &spec.datapoint.spec;
     let mut env = vec![
         ("RACEBENCH_SANDBOX".to_string(), "1".to_string()),
@@ -287,7 +293,7 @@ fn env(spec: &SandboxSpec) -> Vec<(String, String)> {
 /// Makes the folders of the sandbox and the work tree a git repository at
 /// the base commit (unless the image made it one), as root, before the
 /// agent runs.
-const INIT_SCRIPT: &str = r#"
+pub(super) const INIT_SCRIPT: &str = r#"
 set -eu
 mkdir -p /racebench/out /racebench/agent-out /racebench/agent
 chmod 0777 /racebench/out /racebench/agent-out

@@ -90,15 +90,15 @@ const RUN_DIR: &str = "/racebench/run";
 pub(super) const UNPACK_TIMEOUT: Duration = Duration::from_secs(60);
 /// Of each step's stdout and stderr, the first and last this many bytes are
 /// handed back (as `Engine::exec` keeps them).
-const STREAM_HALF: u64 = 4 * 1024 * 1024;
+pub(crate) const STREAM_HALF: u64 = 4 * 1024 * 1024;
 
 /// Unpacks the hidden tests' archive from its parts (arguments, in order),
-/// refusing to start on a part that is missing.
-const UNPACK_SCRIPT: &str = r#"for p; do [ -f "$p" ] || { echo "racebench: hidden tests part $p is missing" >&2; exit 1; }; done
+/// refusing to start on a part that is missing (the hidden tests; a sandbox's files on a swarm).
+pub(crate) const UNPACK_SCRIPT: &str = r#"for p; do [ -f "$p" ] || { echo "racebench: input part $p is missing" >&2; exit 1; }; done
 cat "$@" | tar -xf - -C /"#;
 
 /// The heredoc delimiter of the embedded scripts; no embedded line may be it.
-const EOF_MARK: &str = "RACEBENCH_EOF";
+pub(crate) const EOF_MARK: &str = "RACEBENCH_EOF";
 
 /// The steps the entrypoint runs, in order, as named in its records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,13 +159,64 @@ pub(super) mod framed {
 }
 
 /// Quotes a word for the shell.
-fn quote(word: &str) -> String {
+pub(crate) fn quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
 /// Words as one shell variable value that `eval "set -- $VAR"` splits back.
-fn words(words: &[String]) -> String {
+pub(crate) fn words(words: &[String]) -> String {
     quote(&words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" "))
+}
+
+/// The shell functions the trial entrypoint and the sandbox's programs
+/// (`sandbox::swarm_scripts`) share: `rb_ms`, `rb_note` (a line in
+/// `$RB_RUN/notes`), `rb_step` (a command with a wall-clock limit, its
+/// streams in `$RB_RUN`, its record in `$RB_RUN/steps`), `rb_emit_capped`
+/// (a stream's first and last 4 MiB, framed) and `rb_name_ok` (a name the
+/// framing takes). They need `RB_RUN` set and `frames.sh` sourced.
+pub(crate) fn shell_helpers() -> String {
+    format!(
+        r#"rb_ms() {{ echo $(( $(date +%s%N) / 1000000 )); }}
+rb_note() {{ echo "$*" >>"$RB_RUN/notes"; }}
+
+# rb_step NAME LIMIT DIR CMD...: CMD in DIR with a wall-clock limit (SIGKILL
+# to its process group), its output in $RB_RUN/NAME.stdout and .stderr, a
+# record line in $RB_RUN/steps; succeeds when CMD exited 0.
+rb_step() {{
+  rb_name=$1 rb_limit=$2 rb_dir=$3
+  shift 3
+  rb_start=$(rb_ms)
+  ( cd "$rb_dir" && exec timeout -s KILL "$rb_limit" "$@" ) \
+    >"$RB_RUN/$rb_name.stdout" 2>"$RB_RUN/$rb_name.stderr" </dev/null
+  rb_rc=$?
+  rb_took=$(( $(rb_ms) - rb_start ))
+  rb_late=0
+  if [ "$rb_took" -ge $((rb_limit * 1000)) ] && {{ [ "$rb_rc" -eq 137 ] || [ "$rb_rc" -eq 124 ]; }}; then
+    rb_late=1
+  fi
+  echo "$rb_name $rb_rc $rb_took $rb_late" >>"$RB_RUN/steps"
+  [ "$rb_rc" -eq 0 ] && [ "$rb_late" -eq 0 ]
+}}
+
+# rb_emit_capped NAME PATH: the first and last {half} bytes of a step's
+# stream, with what was dropped between them marked.
+rb_emit_capped() {{
+  rb_size=$(wc -c <"$2")
+  if [ "$rb_size" -le $(({half} * 2)) ]; then rbx_emit "$1" "$2"; return; fi
+  {{ head -c {half} "$2"
+    printf '\n[racebench: %s bytes dropped here]\n' $((rb_size - {half} * 2))
+    tail -c {half} "$2"; }} >"$RB_RUN/capped"
+  rbx_emit "$1" "$RB_RUN/capped"
+}}
+
+# rb_name_ok NAME: a name the framing takes (plain path components).
+rb_name_ok() {{
+  case "$1" in ''|*[!A-Za-z0-9._/-]*|/*|*/|*//*) return 1 ;; esac
+  case "/$1/" in */./*|*/../*) return 1 ;; esac
+}}
+"#,
+        half = STREAM_HALF,
+    )
 }
 
 /// The entrypoint: the same for every trial (what differs is in the plan).
@@ -190,28 +241,7 @@ pub fn entrypoint_script() -> String {
     s += &embedded("RB_UNPACK", UNPACK_SCRIPT);
     s += &format!(
         r#"
-rb_ms() {{ echo $(( $(date +%s%N) / 1000000 )); }}
-rb_note() {{ echo "$*" >>"$RB_RUN/notes"; }}
-
-# rb_step NAME LIMIT DIR CMD...: CMD in DIR with a wall-clock limit (SIGKILL
-# to its process group), its output in $RB_RUN/NAME.stdout and .stderr, a
-# record line in $RB_RUN/steps; succeeds when CMD exited 0.
-rb_step() {{
-  rb_name=$1 rb_limit=$2 rb_dir=$3
-  shift 3
-  rb_start=$(rb_ms)
-  ( cd "$rb_dir" && exec timeout -s KILL "$rb_limit" "$@" ) \
-    >"$RB_RUN/$rb_name.stdout" 2>"$RB_RUN/$rb_name.stderr" </dev/null
-  rb_rc=$?
-  rb_took=$(( $(rb_ms) - rb_start ))
-  rb_late=0
-  if [ "$rb_took" -ge $((rb_limit * 1000)) ] && {{ [ "$rb_rc" -eq 137 ] || [ "$rb_rc" -eq 124 ]; }}; then
-    rb_late=1
-  fi
-  echo "$rb_name $rb_rc $rb_took $rb_late" >>"$RB_RUN/steps"
-  [ "$rb_rc" -eq 0 ] && [ "$rb_late" -eq 0 ]
-}}
-
+{helpers}
 rb_trial() {{
   mkdir -p /racebench/bin || return
   cat >{as_candidate} <<'{EOF_MARK}' || return
@@ -253,23 +283,6 @@ rb_reap() {{
   [ "$PPID" = 1 ] || return 0
   rb_i=0
   while [ "$rb_i" -lt 20 ]; do kill -KILL -1 2>/dev/null; rb_i=$((rb_i + 1)); done
-}}
-
-# rb_emit_capped NAME PATH: the first and last {half} bytes of a step's
-# stream, with what was dropped between them marked.
-rb_emit_capped() {{
-  rb_size=$(wc -c <"$2")
-  if [ "$rb_size" -le $(({half} * 2)) ]; then rbx_emit "$1" "$2"; return; fi
-  {{ head -c {half} "$2"
-    printf '\n[racebench: %s bytes dropped here]\n' $((rb_size - {half} * 2))
-    tail -c {half} "$2"; }} >"$RB_RUN/capped"
-  rbx_emit "$1" "$RB_RUN/capped"
-}}
-
-# rb_name_ok NAME: a name the framing takes (plain path components).
-rb_name_ok() {{
-  case "$1" in ''|*[!A-Za-z0-9._/-]*|/*|*/|*//*) return 1 ;; esac
-  case "/$1/" in */./*|*/../*) return 1 ;; esac
 }}
 
 rb_emit_outputs() {{
@@ -336,7 +349,7 @@ rbx_done
         test = Step::Test.name(),
         tests_dir = TESTS_DIR,
         stop_test = Step::StopTest.name(),
-        half = STREAM_HALF,
+        helpers = shell_helpers(),
         report_dir = REPORT_DIR,
         out_dir = OUT_DIR,
         file_limit = FILE_LIMIT,
@@ -632,17 +645,11 @@ mod tests {
     /// The entrypoint's helpers (framing, `rb_step`, `rb_emit_capped`) run
     /// on the host with `RB_RUN` in a temporary folder.
     fn helpers(run: &std::path::Path) -> String {
-        let script = entrypoint_script();
-        let part = |from: &str, to: &str| {
-            let start = script.find(from).unwrap();
-            let end = start + script[start..].find(to).unwrap();
-            script[start..end].to_string()
-        };
+        assert!(entrypoint_script().contains(&shell_helpers()));
         format!(
-            "RB_RUN={}\n: >\"$RB_RUN/steps\"\n{FRAMES_SH}{}{}",
+            "RB_RUN={}\n: >\"$RB_RUN/steps\"\n{FRAMES_SH}{}",
             run.display(),
-            part("rb_ms()", "rb_trial() {"),
-            part("rb_emit_capped() {", "rb_name_ok() {"),
+            shell_helpers()
         )
     }
 

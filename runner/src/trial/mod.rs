@@ -21,6 +21,7 @@ pub use entrypoint::{
     entrypoint_inputs, entrypoint_script, split_input, EntrypointInputs, InputPaths,
     ENTRYPOINT_PATH, PATCH_INPUT, PLAN_PATH, SWARM_TESTS_INPUT,
 };
+pub(crate) use entrypoint::{quote, shell_helpers, words, EOF_MARK, STREAM_HALF, UNPACK_SCRIPT};
 pub use entrypoint_record::record_from_entrypoint;
 pub use plan::{pack_hidden_tests, PodTemplate, TrialKey, TrialPlan};
 pub use provision::{BoxFuture, Lease, Provision, ProvisionError};
