@@ -289,7 +289,7 @@ impl Swarm {
             l.insert(labels::POD.into(), name.to_string());
             l
         };
-        let mut files: Vec<(InputKind, String, String, Vec<u8>, u32)> = vec![
+        let mut files: Vec<PodInput> = vec![
             (
                 InputKind::Config,
                 "entrypoint".into(),
@@ -328,19 +328,7 @@ impl Swarm {
                 0o400,
             ));
         }
-        let mut mounts = Vec::new();
-        for (kind, what, target, data, mode) in files {
-            let input = manager
-                .create_input(kind, &format!("{name}-{what}"), &data, &object_labels)
-                .await?;
-            mounts.push(InputMount {
-                input,
-                target,
-                uid: 0,
-                gid: 0,
-                mode,
-            });
-        }
+        let mounts = mount_inputs(manager, name, files, &object_labels).await?;
         let limits = &spec.limits;
         let main = JobSpec {
             name: format!("{name}-main"),
@@ -454,6 +442,34 @@ impl Swarm {
 }
 
 /// The longest a trial's main job can run when every step takes its limit.
+/// One input of a pod's main task: its kind, a short name (the object is
+/// named `<pod>-<name>`), where it is mounted, its bytes and its mode.
+pub(super) type PodInput = (InputKind, String, String, Vec<u8>, u32);
+
+/// Makes each input on the swarm under `labels`, and its mount: root's, with
+/// the input's mode.
+pub(super) async fn mount_inputs(
+    manager: &Manager,
+    pod: &str,
+    inputs: Vec<PodInput>,
+    labels: &HashMap<String, String>,
+) -> Result<Vec<InputMount>, ClusterError> {
+    let mut mounts = Vec::with_capacity(inputs.len());
+    for (kind, what, target, data, mode) in inputs {
+        let input = manager
+            .create_input(kind, &format!("{pod}-{what}"), &data, labels)
+            .await?;
+        mounts.push(InputMount {
+            input,
+            target,
+            uid: 0,
+            gid: 0,
+            mode,
+        });
+    }
+    Ok(mounts)
+}
+
 fn run_limit(plan: &TrialPlan) -> Duration {
     let spec = &plan.datapoint.spec;
     let build = spec.build.as_ref().map(|b| b.timeout_secs).unwrap_or(0);

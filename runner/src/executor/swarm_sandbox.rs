@@ -35,11 +35,11 @@ use std::time::{Duration, Instant};
 use racebench_model::Datapoint;
 use tokio_util::sync::CancellationToken;
 
-use super::swarm::{pod_name, Failure, Swarm, LOG_CAP, PULL_LIMIT};
+use super::swarm::{mount_inputs, pod_name, Failure, PodInput, Swarm, LOG_CAP, PULL_LIMIT};
 use crate::archive::FileSet;
 use crate::cluster::{
-    BindMount, Demand, InputKind, InputMount, Job, JobLimits, JobOutcome, JobSpec, LabelGuard,
-    Manager, PodStartError, SwarmPodSpec, WaitLimits, MAX_INPUT_BYTES,
+    BindMount, Demand, InputKind, Job, JobLimits, JobOutcome, JobSpec, LabelGuard, Manager,
+    PodStartError, SwarmPodSpec, WaitLimits, MAX_INPUT_BYTES,
 };
 use crate::engine::{ContainerSpec, Engine};
 use crate::labels;
@@ -365,7 +365,7 @@ impl Swarm {
             command: spec.command.clone(),
             limit_secs: spec.limit.as_secs().max(1),
         };
-        let mut inputs: Vec<(InputKind, String, String, Vec<u8>, u32)> = vec![
+        let mut inputs: Vec<PodInput> = vec![
             (
                 InputKind::Config,
                 "entrypoint".into(),
@@ -405,19 +405,7 @@ impl Swarm {
             ));
         }
         let input_labels = object_labels("sandbox-input");
-        let mut mounts = Vec::new();
-        for (kind, what, target, data, mode) in inputs {
-            let input = manager
-                .create_input(kind, &format!("{name}-{what}"), &data, &input_labels)
-                .await?;
-            mounts.push(InputMount {
-                input,
-                target,
-                uid: 0,
-                gid: 0,
-                mode,
-            });
-        }
+        let mounts = mount_inputs(manager, name, inputs, &input_labels).await?;
         let limits = &dp.limits;
         let main = JobSpec {
             name: format!("{name}-main"),
